@@ -1,0 +1,1 @@
+"""Keratoconus screening: corneal topography, clinical indices, heatmaps and a dual-head CNN."""

@@ -1,0 +1,1 @@
+"""Smartphone streak retinoscopy: optics, the printed marker frame, simulation, video → dioptres."""
