@@ -111,7 +111,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return _parse_literal(value) if from_cli else value
     if origin in (typing.Union, types.UnionType):
         args = get_args(hint)
-        if type(None) in args and (value is None or (from_cli and value.lower() in {"none", "null", ""})):
+        if type(None) in args and (
+            value is None or (from_cli and value.lower() in {"none", "null", ""})
+        ):
             return None
         errors = []
         # Try str last so that "3" for `int | str` becomes 3.
@@ -126,7 +128,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         for choice in choices:
             if value == choice or (from_cli and str(choice) == value):
                 return choice
-        raise ConfigError(f"{key}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}")
+        raise ConfigError(
+            f"{key}: expected one of {', '.join(repr(c) for c in choices)}, got {value!r}"
+        )
     if origin in (tuple, list):
         args = [a for a in get_args(hint) if a is not Ellipsis]
         item_hint = args[0] if args else Any
@@ -297,7 +301,9 @@ def load_config(
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
         if section is not None:
             if section not in data:
-                raise ConfigError(f"{path}: no [{section}] table (tables: {', '.join(data) or 'none'})")
+                raise ConfigError(
+                    f"{path}: no [{section}] table (tables: {', '.join(data) or 'none'})"
+                )
             data = data[section]
         try:
             config = config_from_dict(cls, data)
@@ -355,7 +361,9 @@ def write_config(
         resolved = _json_safe(dict(config))
         schema = None
     else:
-        raise TypeError(f"config must be a dataclass instance or a mapping, got {type(config).__name__}")
+        raise TypeError(
+            f"config must be a dataclass instance or a mapping, got {type(config).__name__}"
+        )
     payload: dict[str, Any] = {"config": resolved, "versions": versions()}
     if schema:
         payload["schema"] = schema

@@ -102,7 +102,9 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
+        prefix=f".{path.stem}.",
+        suffix=suffix if suffix is not None else path.suffix,
+        dir=path.parent,
     )
     os.close(fd)
     tmp_path = Path(tmp)
@@ -195,8 +197,14 @@ def write_csv(
             for key in row:
                 seen.setdefault(key, None)
         columns = list(seen)
+    known = set(columns)
+    for i, row in enumerate(rows):
+        extra = [k for k in row if k not in known]
+        if extra:
+            # Dropping a value silently would lose data; the caller must list every column.
+            raise ValueError(f"row {i} has keys not in columns: {', '.join(map(str, extra))}")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="raise", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({c: _csv_cell(row.get(c)) for c in columns})
@@ -358,7 +366,7 @@ class Report:
                     seen.setdefault(key, None)
             columns = list(seen)
         headers = dict(headers or {})
-        parts = [f'<table{f" id={chr(34)}{html.escape(table_id)}{chr(34)}" if table_id else ""}>']
+        parts = [f"<table{f' id={chr(34)}{html.escape(table_id)}{chr(34)}' if table_id else ''}>"]
         if caption:
             parts.append(f"<caption>{html.escape(caption)}</caption>")
         parts.append(
@@ -397,7 +405,9 @@ class Report:
         top = [f"<h1>{html.escape(self.title)}</h1>"]
         if self.subtitle:
             top.append(f'<p class="meta">{html.escape(self.subtitle)}</p>')
-        top.append(f'<p class="meta">healthsense {html.escape(__version__)} · generated {stamp}</p>')
+        top.append(
+            f'<p class="meta">healthsense {html.escape(__version__)} · generated {stamp}</p>'
+        )
         if self.disclaimer:
             top.append(f'<div class="disclaimer" role="note">{html.escape(self.disclaimer)}</div>')
         return head + "".join(top) + "\n".join(self._blocks) + "</body></html>\n"

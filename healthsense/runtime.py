@@ -147,7 +147,8 @@ def seed_everything(seed: int | None, *, deterministic_torch: bool = False) -> n
     if seed is not None and (not isinstance(seed, int | np.integer) or seed < 0):
         raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
     random.seed(seed)
-    np.random.seed(None if seed is None else int(seed) % (2**32))
+    # The legacy global generator too: neurokit2 and older code draw from it.
+    np.random.seed(None if seed is None else int(seed) % (2**32))  # noqa: NPY002
     try:
         import torch
     except ImportError:  # torch is a dependency, but keep the core importable without it

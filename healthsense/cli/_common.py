@@ -38,7 +38,7 @@ class CommandError(Exception):
 class HealthsenseArgumentParser(argparse.ArgumentParser):
     """ArgumentParser whose errors are one line on stderr and exit code 2."""
 
-    def error(self, message: str) -> NoReturn:  # noqa: D401 - argparse API
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 

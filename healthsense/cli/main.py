@@ -35,7 +35,9 @@ COMMANDS: dict[str, str] = {
 
 def _available_commands() -> dict[str, str]:
     return {
-        name: module for name, module in COMMANDS.items() if importlib.util.find_spec(module) is not None
+        name: module
+        for name, module in COMMANDS.items()
+        if importlib.util.find_spec(module) is not None
     }
 
 
@@ -93,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("unhandled error")
         kind = "usage error" if isinstance(exc, ConfigError) else "error"
         sys.stderr.write(
-            f"healthsense: {kind}: {exc}" + ("" if verbosity > 0 else " (run with -v for details)") + "\n"
+            f"healthsense: {kind}: {exc}"
+            + ("" if verbosity > 0 else " (run with -v for details)")
+            + "\n"
         )
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE
     return int(code or 0)

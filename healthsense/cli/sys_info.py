@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     width = 24
     lines = ["healthsense system information", ""]
     for key, value in info["versions"].items():
-        lines.append(f"{key + ':':<{width}}{value if value is not None else ('unknown' if key == 'git_revision' else 'not installed')}")
+        lines.append(
+            f"{key + ':':<{width}}{value if value is not None else ('unknown' if key == 'git_revision' else 'not installed')}"
+        )
     lines.append("")
     lines.append(f"{'executable:':<{width}}{info['executable']}")
     lines.append(f"{'machine:':<{width}}{info['machine']}")
