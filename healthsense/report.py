@@ -42,6 +42,20 @@ __all__ = [
 # --------------------------------------------------------------------------- atomic writers
 
 
+def _umask_mode() -> int:
+    # mkstemp creates files readable by the owner only; outputs should get the permissions a
+    # plain open() would give them (0666 minus the umask), so colleagues can read reports.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _mkstemp_beside(path: Path, *, prefix: str, suffix: str) -> tuple[int, str]:
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.fchmod(fd, _umask_mode())
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder + rename).
 
@@ -49,7 +63,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _mkstemp_beside(path, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -79,7 +93,7 @@ def atomic_writer(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> It
         raise ValueError(f"atomic_writer supports write modes only, got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _mkstemp_beside(path, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -101,10 +115,8 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.",
-        suffix=suffix if suffix is not None else path.suffix,
-        dir=path.parent,
+    fd, tmp = _mkstemp_beside(
+        path, prefix=f".{path.stem}.", suffix=suffix if suffix is not None else path.suffix
     )
     os.close(fd)
     tmp_path = Path(tmp)

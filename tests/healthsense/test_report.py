@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -29,6 +31,18 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write_text(target, "second")
     assert target.read_text() == "second"
     assert [p.name for p in target.parent.iterdir()] == ["a.txt"]
+
+
+def test_atomic_files_get_umask_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        a = atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_path(tmp_path / "b.npz") as tmp:
+            np.savez(tmp, x=np.zeros(1))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(a.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.npz").stat().st_mode) == 0o644
 
 
 def test_atomic_writer_keeps_old_content_on_crash(tmp_path):
