@@ -222,7 +222,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_info(args: argparse.Namespace) -> int:
+def _run_inspect(args: argparse.Namespace) -> int:
     """Summarise a window file (counts, labels, quality, the parameters that made it)."""
     from ppg.windows import load_windows
 
@@ -283,7 +283,8 @@ def register(sub) -> None:
     _add_window_options(p)
     p.set_defaults(_run=_run_simulate)
 
-    p = add_subcommand(sub, "info", doc=_run_info.__doc__)
+    # `ppg info` is the information fraction (healthsense.cli.ppg_info); this one inspects files.
+    p = add_subcommand(sub, "inspect", doc=_run_inspect.__doc__)
     p.add_argument("file", type=Path, help="window file (.npz)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(_run=_run_info)
+    p.set_defaults(_run=_run_inspect)

@@ -169,7 +169,7 @@ def test_cli_simulate_info_windows(tmp_path, run_cli):
     assert summary["n_windows"] == 15
     resolved = json.loads((tmp_path / "sim.config.json").read_text())
     assert resolved["command"] == "ppg simulate" and resolved["config"]["simulation"]["n_subjects"] == 3
-    code, stdout, _ = run_cli("ppg", "info", str(out), "--json")
+    code, stdout, _ = run_cli("ppg", "inspect", str(out), "--json")
     assert code == 0 and json.loads(stdout)["meta"]["config"]["window_s"] == 2.0
     # the generic CSV route end to end
     t = np.arange(1500) / 100
@@ -231,7 +231,7 @@ def test_cli_errors(tmp_path, run_cli):
         "ppg", "simulate", "--n", "2", "--fs", "10", "--out", str(tmp_path / "x.npz")
     )
     assert code == 2 and "Nyquist" in err
-    code, _, err = run_cli("ppg", "info", str(tmp_path / "none.npz"))
+    code, _, err = run_cli("ppg", "inspect", str(tmp_path / "none.npz"))
     assert code == 1 and "not found" in err
 
 
