@@ -168,7 +168,10 @@ def test_cli_simulate_info_windows(tmp_path, run_cli):
     summary = json.loads(stdout)
     assert summary["n_windows"] == 15
     resolved = json.loads((tmp_path / "sim.config.json").read_text())
-    assert resolved["command"] == "ppg simulate" and resolved["config"]["simulation"]["n_subjects"] == 3
+    assert (
+        resolved["command"] == "ppg simulate"
+        and resolved["config"]["simulation"]["n_subjects"] == 3
+    )
     code, stdout, _ = run_cli("ppg", "inspect", str(out), "--json")
     assert code == 0 and json.loads(stdout)["meta"]["config"]["window_s"] == 2.0
     # the generic CSV route end to end

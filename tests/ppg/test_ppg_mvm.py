@@ -1,0 +1,155 @@
+"""Multi-valued mapping: the fast blocked implementation against the per-pair contract."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ppg import multivalued_mapping
+from ppg.mvm import pair_test
+
+_spec = importlib.util.spec_from_file_location(
+    "mvm_reference", Path(__file__).with_name("mvm_reference.py")
+)
+_ref = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ref)
+reference_mvm = _ref.reference_mvm
+
+
+def _pulses(rng, n_win=120, n=60, noise=0.05):
+    """Pulse-like windows with random rate and phase, labels in a wide range, 5 records."""
+    t = np.arange(n) / 30.0
+    f = rng.uniform(1.0, 1.4, n_win)[:, None]
+    ph = rng.uniform(0, 2 * np.pi, n_win)[:, None]
+    raw = np.sin(2 * np.pi * f * t + ph) + 0.3 * np.sin(4 * np.pi * f * t + 2 * ph)
+    raw += rng.normal(0, noise, raw.shape)
+    return raw, rng.uniform(90, 170, n_win), rng.integers(0, 5, n_win)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("scope", ["all", "inter", "intra"])
+def test_identical_to_per_pair_reference(seed, scope):
+    rng = np.random.default_rng(seed)
+    raw, y, g = _pulses(rng)
+    mv, pairs = reference_mvm(raw, y, g, scope=scope, dist_threshold=0.5)
+    res = multivalued_mapping(
+        raw, y, groups=g, scope=scope, dist_threshold=0.5, block_size=33, show_progress=False
+    )
+    assert len(pairs) > 0  # the case must exercise collisions
+    np.testing.assert_array_equal(res.multivalued, mv)
+    assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
+    assert res.n_pairs == len(pairs)
+    assert res.n_multivalued == int(mv.sum())
+    assert res.fraction == pytest.approx(mv.mean())
+
+
+def test_block_size_and_torch_device_do_not_change_counts():
+    rng = np.random.default_rng(5)
+    raw, y, g = _pulses(rng, n_win=90)
+    a = multivalued_mapping(raw, y, groups=g, dist_threshold=0.5, block_size=7, show_progress=False)
+    b = multivalued_mapping(
+        raw, y, groups=g, dist_threshold=0.5, block_size=1000, show_progress=False
+    )
+    c = multivalued_mapping(raw, y, groups=g, dist_threshold=0.5, device="cpu", show_progress=False)
+    for other in (b, c):
+        np.testing.assert_array_equal(a.multivalued, other.multivalued)
+        np.testing.assert_array_equal(a.pairs["i"], other.pairs["i"])
+        np.testing.assert_array_equal(a.pairs["j"], other.pairs["j"])
+
+
+def test_shifted_lookalike_collides_only_when_labels_differ():
+    n = 100
+    t = np.arange(n + 10) / 50.0
+    pulse = np.sin(2 * np.pi * 1.1 * t) + 0.4 * np.sin(2 * np.pi * 2.2 * t + 0.5)
+    a, b = pulse[:n], pulse[2 : n + 2]  # b is a shifted by 2 samples
+    rng = np.random.default_rng(0)
+    other = rng.normal(size=n)  # unrelated window
+    raw = np.vstack([a, b, other])
+    corr, lag, dist = pair_test(a, b, *(((w - w.mean()) / w.std()) for w in (a, b)))
+    assert lag == 2 and dist < 1e-12 and corr > 0.9
+    res = multivalued_mapping(raw, [100.0, 120.0, 100.0], show_progress=False)
+    assert res.n_pairs == 1 and res.multivalued.tolist() == [True, True, False]
+    assert res.pairs["lag"].tolist() == [2]
+    same = multivalued_mapping(raw, [100.0, 105.0, 150.0], show_progress=False)
+    assert same.n_pairs == 0 and same.fraction == 0.0
+    # An amplitude change of 3x: shape identical, distance large (raw units).
+    far = multivalued_mapping(np.vstack([a, 3 * b]), [100.0, 120.0], show_progress=False)
+    assert far.n_pairs == 0
+
+
+def test_per_group_table_and_summary():
+    rng = np.random.default_rng(3)
+    raw, y, g = _pulses(rng, n_win=60)
+    res = multivalued_mapping(
+        raw,
+        y,
+        groups=g,
+        scope="inter",
+        dist_threshold=0.5,
+        show_progress=False,
+        windows_info={"anchor": "grid", "amplitude_scale": "record"},
+    )
+    assert sum(r["n_windows"] for r in res.per_group) == 60
+    assert sum(r["n_multivalued"] for r in res.per_group) == res.n_multivalued
+    s = res.summary()
+    assert s["windows"]["anchor"] == "grid" and s["scope"] == "inter"
+    assert {"fraction", "n_windows", "n_multivalued", "n_pairs"} <= set(s)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"labels": np.zeros(4)}, "labels must have shape"),
+        ({"labels": np.array([1.0, np.nan, 2.0])}, "NaN"),
+        ({"scope": "inter", "groups": None}, "needs groups"),
+        ({"scope": "sideways"}, "scope must be"),
+        ({"dist_threshold": 0.0}, "dist_threshold"),
+        ({"corr_threshold": 1.5}, "corr_threshold"),
+    ],
+)
+def test_bad_input_is_a_clear_error(kwargs, match):
+    rng = np.random.default_rng(0)
+    args = {"raw": rng.normal(size=(3, 20)), "labels": np.array([1.0, 2.0, 3.0])}
+    args.update(kwargs)
+    raw, labels = args.pop("raw"), args.pop("labels")
+    with pytest.raises(ValueError, match=match):
+        multivalued_mapping(raw, labels, show_progress=False, **args)
+
+
+def test_constant_and_nan_windows_rejected():
+    raw = np.random.default_rng(0).normal(size=(4, 30))
+    raw[2] = 5.0
+    with pytest.raises(ValueError, match="constant"):
+        multivalued_mapping(raw, np.arange(4.0), show_progress=False)
+    raw[2, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        multivalued_mapping(raw, np.arange(4.0), show_progress=False)
+
+
+def test_real_mw_ppg_bp_windows_match_reference(shared_data):
+    """Real finger PPG (8 subjects, onset-anchored, record-scaled): fast == per-pair."""
+    from ppg.datasets import iter_dataset
+    from ppg.windows import WindowConfig, make_windows
+
+    folder = shared_data / "mw-ppg-bp"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent")
+    ws = make_windows(
+        iter_dataset("mw-ppg-bp", folder, subjects=range(1, 9)),
+        WindowConfig(channel="green", labels=("sbp",), scale="record", anchor="onset"),
+    )
+    raw = ws.raw.astype(np.float64)
+    y = ws.labels["sbp"]
+    ok = raw.std(axis=1) > 0
+    raw, y, rec = raw[ok], y[ok], ws.record_ids[ok]
+    for dist in (1.0, 5.0):
+        mv, pairs = reference_mvm(raw, y, rec, scope="inter", dist_threshold=dist)
+        res = multivalued_mapping(
+            raw, y, groups=rec, scope="inter", dist_threshold=dist, show_progress=False
+        )
+        np.testing.assert_array_equal(res.multivalued, mv)
+        assert res.n_pairs == len(pairs)
+    assert res.n_pairs > 0  # the relaxed threshold finds look-alikes on real data
