@@ -32,6 +32,20 @@ class DemoConfig:
     #: Use ``../shared/data`` (real recordings) where present, beside the simulated data.
     use_shared_data: bool = True
     shared_data: Path | None = None
+    #: Sizes of the simulated data sets (the defaults fit the 3-minute budget on 2 cores;
+    #: tests use tiny ones).
+    ppg_subjects: int = 24
+    kc_train_eyes: int = 240
+    kc_test_eyes: int = 80
+    kc_epochs: int = 12
+    screening_patients: int = 6
+
+    def __post_init__(self) -> None:
+        for name in ("ppg_subjects", "kc_train_eyes", "kc_test_eyes", "kc_epochs"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name} must be >= 2, got {getattr(self, name)}")
+        if self.screening_patients < 3:
+            raise ValueError(f"screening_patients must be >= 3, got {self.screening_patients}")
 
 
 @dataclass

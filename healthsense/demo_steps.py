@@ -14,7 +14,6 @@ from healthsense.demo import DemoConfig, StepResult, _require
 #: Morphology features for the demo's information fraction: low-dimensional on purpose, as
 #: KSG estimates of a joint MI fall as weak features are added (docs §3).
 PPG_FEATURES = ("hr_bpm", "rise_time_s", "width50_s", "max_slope_per_s", "area_ratio")
-PPG_SIM_SUBJECTS = 24
 
 
 def _ppg_rows(ws, source: str, *, scope: str, seed: int) -> tuple[list[dict], object]:
@@ -87,7 +86,7 @@ def ppg_step(config: DemoConfig, out: Path) -> StepResult:
     from ppg.windows import WindowConfig, make_windows, save_windows
 
     records = simulate_cohort(
-        PPG_SIM_SUBJECTS, duration_s=60.0, bp_information=0.3, random_state=config.seed
+        config.ppg_subjects, duration_s=60.0, bp_information=0.3, random_state=config.seed
     )
     ws = make_windows(
         records, WindowConfig(labels=("sbp", "hr")), total=len(records), dataset="simulated"
@@ -162,10 +161,7 @@ def _shared_data(config: DemoConfig) -> Path:
     return Path.cwd().parent / "shared" / "data"
 
 
-#: Sizes of the demo's keratoconus cohorts: enough for a meaningful AUC, small enough for
-#: a CPU training run of a few seconds.
-KC_TRAIN_EYES = 240
-KC_TEST_EYES = 80
+#: Heatmap size the demo's keratoconus model sees: enough for the cone, fast on a CPU.
 KC_IMAGE_SIZE = 64
 
 
@@ -178,6 +174,7 @@ def kc_step(config: DemoConfig, out: Path) -> StepResult:
     """Stage-1 training on synthetic topographer eyes, zero-shot test on smartphone-style eyes."""
     _require("ophthalmo.keratoconus.synthetic", "ophthalmo.keratoconus.train")
     import dataclasses
+    import warnings
 
     import numpy as np
     import pandas as pd
@@ -191,14 +188,14 @@ def kc_step(config: DemoConfig, out: Path) -> StepResult:
     train_csv = generate_cohort(
         out / "topographer",
         domain="topographer",
-        n_eyes=KC_TRAIN_EYES,
+        n_eyes=config.kc_train_eyes,
         random_state=config.seed,
         image_size=KC_IMAGE_SIZE * 2,
     )
     test_csv = generate_cohort(
         out / "smartkc",
         domain="smartkc",
-        n_eyes=KC_TEST_EYES,
+        n_eyes=config.kc_test_eyes,
         random_state=config.seed + 1,
         image_size=KC_IMAGE_SIZE * 2,
     )
@@ -211,7 +208,7 @@ def kc_step(config: DemoConfig, out: Path) -> StepResult:
         # 2-core machine two threads contend badly (measured 10-30x slower).
         threads=1,
         dataset=DatasetOptions(image_size=KC_IMAGE_SIZE),
-        optim=dataclasses.replace(OptimOptions(), epochs=12, patience=4),
+        optim=dataclasses.replace(OptimOptions(), epochs=config.kc_epochs, patience=4),
     )
     fit = train(cfg)
     frame = pd.read_csv(test_csv)
@@ -224,17 +221,26 @@ def kc_step(config: DemoConfig, out: Path) -> StepResult:
     p = np.array([r["probability"] for r in scored])
     d = np.array([r["decision"] == "keratoconus" for r in scored], dtype=int)
     auc, lo, hi = metrics.roc_auc_ci(y, p)
-    diag = metrics.binary_diagnostics(y, d)
+    with warnings.catch_warnings():
+        # Likelihood ratios are often undefined on a small test set; the demo reports only
+        # sensitivity and specificity, so their warnings would be noise on the console.
+        warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)
+        diag = metrics.binary_diagnostics(y, d)
     # The literature's index rules on the same eyes, as the non-learned baseline.
     truth = pd.read_csv(test_csv.parent / "generation.csv")
     rule_pos = (truth["rule_class"] != "normal").astype(int).to_numpy()
-    rule = metrics.binary_diagnostics((truth["label"] != "normal").astype(int).to_numpy(), rule_pos)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", metrics.UndefinedMetricWarning)
+        rule = metrics.binary_diagnostics(
+            (truth["label"] != "normal").astype(int).to_numpy(), rule_pos
+        )
     write_csv(out / "predictions.csv", scored)
 
     report = Report("Keratoconus screening on synthetic topography (demo)")
     report.add_text(
-        f"A small dual-head CNN trained on {KC_TRAIN_EYES} synthetic topographer eyes (stage 1), "
-        f"tested zero-shot on {KC_TEST_EYES} synthetic smartphone-topographer eyes. Suspect "
+        f"A small dual-head CNN trained on {config.kc_train_eyes} synthetic topographer eyes "
+        f"(stage 1), tested zero-shot on {config.kc_test_eyes} synthetic smartphone-topographer "
+        "eyes. Suspect "
         "eyes count as positive. Synthetic eyes: the figures show the pipeline works, not "
         "clinical accuracy."
     )
@@ -277,11 +283,129 @@ def kc_step(config: DemoConfig, out: Path) -> StepResult:
     )
 
 
+#: Clip settings of the demo's retinoscopy videos: qHD is enough for the markers and the
+#: reflex edges and keeps rendering and analysis inside the demo's time budget.
+RETINO_CLIPS = {"width": 960, "height": 540, "fps": 25.0, "duration_s": 3.0}
+
+
+def retino_clips(root: Path) -> Path:
+    """The manifest of the retinoscopy step's clips (the screening step reuses the clips)."""
+    return root / "retinoscopy" / "clips" / "manifest.csv"
+
+
 def retino_step(config: DemoConfig, out: Path) -> StepResult:
-    _require("ophthalmo.retinoscopy.simulate", "ophthalmo.retinoscopy.estimate")
-    raise NotImplementedError
+    """Simulated retinoscopy videos of both eyes of every demo patient → dioptres → agreement."""
+    _require(
+        "ophthalmo.retinoscopy.simulate",
+        "ophthalmo.retinoscopy.estimate",
+        "ophthalmo.retinoscopy.evaluate",
+    )
+    from ophthalmo.retinoscopy.evaluate import (
+        cohort_metrics,
+        read_manifest,
+        run_manifest,
+        write_evaluation,
+    )
+    from ophthalmo.retinoscopy.simulate import simulate_cohort
+
+    manifest = simulate_cohort(
+        out / "clips",
+        2 * config.screening_patients,
+        difficulty="realistic",
+        random_state=config.seed,
+        **RETINO_CLIPS,
+    )
+    predictions = run_manifest(read_manifest(manifest), workers=2)
+    found = cohort_metrics(predictions)
+    paths = write_evaluation(out / "evaluation", predictions, found)
+    ok = [p for p in predictions if p["status"] == "ok"]
+    mae = found.get("mae_d", float("nan"))
+    return StepResult(
+        "retinoscopy",
+        "ok",
+        f"{len(ok)}/{len(predictions)} clips gradable; MAE {mae:.2f} D against the simulated truth",
+        figures={
+            k: v for k, v in found.items() if isinstance(v, int | float) and not isinstance(v, bool)
+        },
+        outputs=[str(paths["report"]) if "report" in paths else str(out / "evaluation")],
+    )
+
+
+def _screening_manifest(config: DemoConfig, root: Path, out: Path) -> Path:
+    """A clinic-style manifest: both eyes of each patient, one deliberately corrupt video."""
+    import csv
+
+    from healthsense.report import atomic_write_bytes, write_csv
+    from ophthalmo.keratoconus.synthetic import generate_cohort
+
+    clips = retino_clips(root)
+    with open(clips, newline="", encoding="utf-8") as handle:
+        videos = list(csv.DictReader(handle))
+    topo_csv = generate_cohort(
+        out / "topography",
+        domain="smartkc",
+        n_eyes=2 * config.screening_patients,
+        random_state=config.seed + 2,
+        image_size=KC_IMAGE_SIZE * 2,
+    )
+    with open(topo_csv, newline="", encoding="utf-8") as handle:
+        cases = list(csv.DictReader(handle))
+    by_eye = {
+        eye: ([v for v in videos if v["eye"] == eye], [c for c in cases if c["eye"] == eye])
+        for eye in ("OD", "OS")
+    }
+    # A truncated recording, as a phone that ran out of storage leaves behind.
+    corrupt = out / "corrupt.mp4"
+    atomic_write_bytes(corrupt, (clips.parent / videos[0]["video"]).read_bytes()[:2048])
+    rows = []
+    for p in range(config.screening_patients):
+        for eye in ("OD", "OS"):
+            eye_videos, eye_cases = by_eye[eye]
+            video = eye_videos[p % len(eye_videos)] if eye_videos else None
+            case = eye_cases[p % len(eye_cases)]
+            row = {
+                "patient_id": f"P{p + 1:02d}",
+                "eye": eye,
+                "retinoscopy_video": "",
+                "topography_npz": str((topo_csv.parent / case["raw"]).resolve()),
+                "reference_power_d": "",
+                "reference_keratoconus": "0" if case["label"] == "normal" else "1",
+            }
+            if video is not None and video["eye"] == eye:
+                row["retinoscopy_video"] = str((clips.parent / video["video"]).resolve())
+                row["reference_power_d"] = video["power_d"]
+            rows.append(row)
+    rows[-1]["retinoscopy_video"] = str(corrupt.resolve())
+    rows[-1]["reference_power_d"] = ""
+    return write_csv(out / "manifest.csv", rows)
 
 
 def screening_step(config: DemoConfig, out: Path) -> StepResult:
-    _require("healthsense.screening")
-    raise NotImplementedError
+    """The clinician batch run on the demo patients, with the keratoconus model just trained."""
+    _require("healthsense.screening", "ophthalmo.keratoconus.synthetic")
+    from healthsense.demo import StepUnavailable
+    from healthsense.screening import ScreeningConfig, run_screening
+
+    root = out.parent
+    if not retino_clips(root).is_file():
+        raise StepUnavailable("needs the retinoscopy step's clips")
+    manifest = _screening_manifest(config, root, out)
+    model = kc_model_path(root / "keratoconus")
+    summary = run_screening(
+        manifest,
+        out / "run",
+        config=ScreeningConfig(),
+        kc_model=model if model.is_file() else None,
+        workers=2,
+        seed=config.seed,
+        command="healthsense demo",
+    )
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
+    return StepResult(
+        "screening",
+        "ok",
+        f"{summary.n_eyes} eyes: {counts}"
+        + ("" if model.is_file() else " (index rules: no keratoconus model)"),
+        figures={k.lower(): v for k, v in summary.counts.items()},
+        outputs=[str(summary.summary_html), str(summary.csv), str(summary.audit)],
+    )
