@@ -41,6 +41,7 @@ __all__ = [
     "config_to_dict",
     "load_config",
     "parse_overrides",
+    "read_toml",
     "valid_keys",
     "write_config",
 ]
@@ -270,6 +271,17 @@ def apply_overrides(config: C, overrides: Iterable[str] | Mapping[str, Any]) -> 
     return config_from_dict(type(config), tree)
 
 
+def read_toml(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a TOML file; a missing or malformed file is a :class:`ConfigError` naming it."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_config(
     cls: type[C],
     path: str | os.PathLike | None = None,
@@ -292,13 +304,7 @@ def load_config(
     config = cls()
     if path is not None:
         path = Path(path)
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        data = read_toml(path)
         if section is not None:
             if section not in data:
                 raise ConfigError(

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -95,18 +94,11 @@ def load_screening_config(
     path: str | os.PathLike | None = None, overrides: Iterable[str] = ()
 ) -> ScreeningConfig:
     """Defaults, then a TOML file (top-level keys or a ``[screen]`` table), then overrides."""
-    from healthsense.config import ConfigError, load_config
+    from healthsense.config import load_config, read_toml
 
     section = None
     if path is not None:
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-        section = "screen" if "screen" in data else None
+        section = "screen" if "screen" in read_toml(path) else None
     return load_config(ScreeningConfig, path, list(overrides), section=section)
 
 
