@@ -11,18 +11,6 @@ from pathlib import Path
 
 from healthsense.cli._common import EXIT_FAILURE, EXIT_OK, CommandError, add_subcommand, print_json
 
-_INDEX_KEYS = (
-    "simk_k1_d",
-    "simk_k2_d",
-    "simk_axis_deg",
-    "ast_d",
-    "central_k_d",
-    "i_s_d",
-    "srax_deg",
-    "kisa_pct",
-    "rule_class",
-)
-
 
 def _config_beside(out: Path, config: dict, command: str) -> None:
     from healthsense.config import write_config
@@ -48,7 +36,7 @@ def _run_import_cso(args: argparse.Namespace) -> int:
     Prints our Sim-K beside the device's header Sim-K (the device's K1 is its flat meridian;
     ours is the steep one, so they are compared meridian by meridian).
     """
-    from ophthalmo.keratoconus.indices import compute_indices
+    from ophthalmo.keratoconus.indices import INDEX_KEYS, compute_indices
     from ophthalmo.keratoconus.io import cso_to_case, read_cso, save_case
 
     exam = read_cso(args.file)
@@ -68,7 +56,7 @@ def _run_import_cso(args: argparse.Namespace) -> int:
         "header_k_flat_axis_deg": exam.header_k_flat_axis_deg,
         "diff_k_steep_d": ind["simk_k1_d"] - exam.header_k_steep_d,
         "diff_k_flat_d": ind["simk_k2_d"] - exam.header_k_flat_d,
-        **{k: ind[k] for k in _INDEX_KEYS},
+        **{k: ind[k] for k in INDEX_KEYS},
     }
     if args.json:
         print_json(result)

@@ -33,6 +33,7 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 __all__ = [
+    "INDEX_KEYS",
     "CENTRAL_K_THRESHOLD_D",
     "I_S_THRESHOLD_D",
     "KISA_KC_PCT",
@@ -42,6 +43,19 @@ __all__ = [
     "rule_classify",
     "sample_polar",
 ]
+
+#: The clinical indices every report and generated cohort carries, in display order.
+INDEX_KEYS = (
+    "simk_k1_d",
+    "simk_k2_d",
+    "simk_axis_deg",
+    "ast_d",
+    "central_k_d",
+    "i_s_d",
+    "srax_deg",
+    "kisa_pct",
+    "rule_class",
+)
 
 CENTRAL_K_THRESHOLD_D = 47.2
 I_S_THRESHOLD_D = 1.4

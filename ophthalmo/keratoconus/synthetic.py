@@ -312,7 +312,7 @@ def simulate_device(
 def _make_case(args: tuple) -> dict:
     """Generate, render and write one case; returns its labels + generation rows."""
     from ophthalmo.keratoconus.heatmap import render_map, save_png
-    from ophthalmo.keratoconus.indices import compute_indices
+    from ophthalmo.keratoconus.indices import INDEX_KEYS, compute_indices
     from ophthalmo.keratoconus.io import save_case
 
     model, label, case_id, patient_id, spec, out_dir, seed = args
@@ -356,17 +356,7 @@ def _make_case(args: tuple) -> dict:
         idx = compute_indices(axial, mm_per_px=spec.mm_per_px, eye=model.eye)
     except ValueError as exc:  # e.g. a lid over the centre: recorded, not fatal
         idx = {"rule_class": "", "error": str(exc)}
-    for key in (
-        "simk_k1_d",
-        "simk_k2_d",
-        "simk_axis_deg",
-        "ast_d",
-        "central_k_d",
-        "i_s_d",
-        "srax_deg",
-        "kisa_pct",
-        "rule_class",
-    ):
+    for key in INDEX_KEYS:
         gen[key] = idx.get(key, float("nan"))
     return {"labels": labels_row, "generation": gen}
 
