@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,9 @@ __all__ = [
     "CommandError",
     "HealthsenseArgumentParser",
     "add_common_options",
+    "add_group",
     "add_subcommand",
+    "group_usage",
     "docstring_help",
     "print_json",
 ]
@@ -108,3 +111,26 @@ def print_json(obj: Any, *, stream=None) -> None:
     out = stream or sys.stdout
     out.write(json.dumps(to_jsonable(obj), allow_nan=False) + "\n")
     out.flush()
+
+
+def add_group(parser: argparse.ArgumentParser, dest: str, parts: Sequence[str] = ()) -> Any:
+    """Give a command group its sub-parsers; each module in ``parts`` adds its sub-commands.
+
+    A group's sub-commands may live in several modules (e.g. topography and classifier
+    commands of ``kc``); each exposes ``register(subparsers)``. Returns the sub-parsers for
+    the group module's own sub-commands.
+    """
+    sub = parser.add_subparsers(
+        dest=dest, metavar="SUBCOMMAND", parser_class=HealthsenseArgumentParser
+    )
+    for name in parts:
+        importlib.import_module(name).register(sub)
+    return sub
+
+
+def group_usage(group: str) -> int:
+    """What a group command does when no sub-command is given: a usage line and exit code 2."""
+    sys.stderr.write(
+        f"usage: healthsense {group} SUBCOMMAND ...  (see 'healthsense {group} --help')\n"
+    )
+    return EXIT_USAGE

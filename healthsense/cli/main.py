@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from healthsense.cli._common import (
     add_subcommand,
 )
 
-#: Sub-command name → module. A module that does not exist yet is left out of the parser.
+#: Sub-command name → module (each with add_arguments(parser) and run(args) -> int).
 COMMANDS: dict[str, str] = {
     "ppg": "healthsense.cli.ppg",
     "retino": "healthsense.cli.retino",
@@ -31,14 +30,6 @@ COMMANDS: dict[str, str] = {
     "demo": "healthsense.cli.demo",
     "sys-info": "healthsense.cli.sys_info",
 }
-
-
-def _available_commands() -> dict[str, str]:
-    return {
-        name: module
-        for name, module in COMMANDS.items()
-        if importlib.util.find_spec(module) is not None
-    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=HealthsenseArgumentParser
     )
-    for name, module_name in _available_commands().items():
+    for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         sub = add_subcommand(subparsers, name, doc=module.__doc__)
         module.add_arguments(sub)
