@@ -2,24 +2,22 @@
 
 Sub-commands: ``frame`` prints the paper frame (both eye panels at exact scale), ``simulate``
 renders a synthetic cohort (or one clip) with ground-truth sidecars. Video → dioptres
-(``estimate``, ``evaluate``, ``calibrate``) comes with the video pipeline: a module
-``healthsense.cli.retino_pipeline`` with ``register(subparsers)`` is picked up automatically.
+(``estimate``, ``evaluate``, ``calibrate``) lives in :mod:`healthsense.cli.retino_pipeline`.
 Run ``healthsense retino SUBCOMMAND --help``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 from pathlib import Path
 
 from healthsense.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
-    HealthsenseArgumentParser,
+    add_group,
     add_subcommand,
+    group_usage,
     print_json,
 )
 
@@ -59,9 +57,6 @@ def _resolution(text: str) -> tuple[int, int]:
     return w, h
 
 
-_PARTS = ("healthsense.cli.retino_pipeline",)
-
-
 def _number(text: str) -> float | int | str:
     for kind in (int, float):
         try:
@@ -72,9 +67,7 @@ def _number(text: str) -> float | int | str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(
-        dest="retino_command", metavar="SUBCOMMAND", parser_class=HealthsenseArgumentParser
-    )
+    sub = add_group(parser, "retino_command")
     p = add_subcommand(sub, "frame", doc=_FRAME_DOC)
     p.add_argument("--out", required=True, type=Path, help="output file: .pdf, .png or .svg")
     p.add_argument("--dpi", type=float, default=600.0, help="PNG resolution (default 600)")
@@ -110,15 +103,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     # Later groups of sub-commands (video → dioptres) register themselves from their own
     # modules, so this file need not change when they arrive.
-    for name in _PARTS:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(sub)
+    # Video → dioptres (estimate, evaluate, calibrate) after the frame and the simulator.
+    from healthsense.cli import retino_pipeline
+
+    retino_pipeline.register(sub)
 
 
 def run(args: argparse.Namespace) -> int:
     # Reached only when no sub-command was given (each sub-command sets its own _run).
-    print("usage: healthsense retino SUBCOMMAND ...  (see 'healthsense retino --help')")
-    return EXIT_USAGE
+    return group_usage("retino")
 
 
 def _run_frame(args: argparse.Namespace) -> int:
