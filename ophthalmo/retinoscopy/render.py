@@ -477,19 +477,30 @@ class ClipRenderer:
             lo, hi = off[a] - rho - 0.5, off[a] + rho + 0.5
             a0, a1 = grid.index_range(lo, hi, axis=a)
             b0, b1 = grid.index_range(off[b] - rho - 0.5, off[b] + rho + 0.5, axis=b)
+            # Near neutrality the band centre runs off to infinity (c ∝ 1/(K + W)) together
+            # with its half-width; only the edge near the pupil is seen. Move the centre to
+            # just outside the pupil and shorten both half-widths by the same amount: the
+            # in-pupil edge stays exactly where it was, and the projection stays finite.
+            centre = self.reflex_c[i].copy()
+            half = self.reflex_half[i].copy()
+            plateau = self.reflex_plateau[i].copy()
+            reach = 4.0 * rho
+            shift = np.abs(centre - np.clip(centre, off[a] - reach, off[a] + reach))
+            finite = np.isfinite(half)
+            centre = np.clip(centre, off[a] - reach, off[a] + reach)
+            half[finite] -= shift[finite]
+            plateau[finite] -= shift[finite]
             cpts = np.zeros((len(_SUB), 2))
-            cpts[:, a] = self.reflex_c[i]
+            cpts[:, a] = centre
             cpts[:, b] = off[b]
             cpos = self._relative_positions(i, cpts, self.vertex_mm)
             prof = np.zeros(a1 - a0)
             coords = along[a0:a1]
             for k in range(len(_SUB)):
-                if np.isinf(self.reflex_half[i, k]):
+                if np.isinf(half[k]):
                     prof += _SUB_W[k]
-                else:
-                    prof += _SUB_W[k] * _trapezoid(
-                        coords - cpos[k], self.reflex_plateau[i, k], self.reflex_half[i, k]
-                    )
+                elif half[k] > 0:  # else the shifted band no longer reaches the pupil
+                    prof += _SUB_W[k] * _trapezoid(coords - cpos[k], plateau[k], half[k])
             band = np.broadcast_to(prof[None, :], (b1 - b0, a1 - a0))
             if a == 1:
                 band = band.T

@@ -65,6 +65,10 @@ DIFFICULTIES: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+#: Truth label "neutral" within this many dioptres of K = −1/d.
+NEUTRAL_BAND_D = 0.25
+
+
 def _check_difficulty(difficulty: str) -> dict[str, Any]:
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"unknown difficulty {difficulty!r}; use one of {sorted(DIFFICULTIES)}")
@@ -155,7 +159,14 @@ def _sidecar(renderer: ClipRenderer, scenario: Scenario, extra: dict[str, Any]) 
         "aperture_mm": sc.instrument.aperture_mm,
         "ratio": ratio,
         "neutral_power_d": optics.neutral_power(d),
-        "motion": "with" if ratio > 0 else "against",
+        # What an examiner would call the motion; within the band the whole pupil fills and
+        # no edge moves (the same band the estimator and the cohort evaluation use).
+        "motion": (
+            "neutral"
+            if abs(k - optics.neutral_power(d)) <= NEUTRAL_BAND_D
+            else ("with" if ratio > 0 else "against")
+        ),
+        "neutral_band_d": NEUTRAL_BAND_D,
     }
     truth.update(
         {key: v for key, v in extra.items() if key in {"sphere_d", "cylinder_d", "axis_deg"}}

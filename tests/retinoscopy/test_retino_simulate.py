@@ -225,3 +225,38 @@ def test_retino_simulate_command(tmp_path, run_cli):
     assert code == 2 and "unknown eye" in err
     code, _, err = run_cli("retino", "simulate", "--out", str(tmp_path / "y"), "--fps", "-5")
     assert code == 2 and "--fps" in err
+
+
+@pytest.mark.parametrize("offset_d", [0.0, 0.003, -0.003, 0.03])
+def test_retino_renders_near_neutrality(offset_d):
+    """K + 1/d → 0 sends the band centre to infinity; the clip must still render.
+
+    Regression: the renderer projected that centre and stopped with 'a point lies behind
+    the camera' (found on eye085 of draw_cohort(100, random_state=2022)).
+    """
+    d = 0.307
+    sc = make_scenario(
+        -1.0 / d + offset_d,
+        working_distance_m=d,
+        width=320,
+        height=180,
+        fps=15.0,
+        duration_s=1.0,
+        random_state=563360477,
+    )
+    _, frames = render_frames(sc, random_state=563360477)
+    for frame in frames:
+        assert frame.shape == (180, 320, 3) and frame.dtype == np.uint8
+
+
+@pytest.mark.parametrize(
+    ("offset_d", "motion"), [(0.1, "neutral"), (1.0, "with"), (-1.0, "against")]
+)
+def test_retino_sidecar_motion_label(tmp_path, offset_d, motion):
+    d = 0.33
+    sc = make_scenario(
+        -1.0 / d + offset_d, working_distance_m=d, width=320, height=180, fps=10.0, duration_s=0.5
+    )
+    simulate_clip(sc, tmp_path / "c.mp4", random_state=0)
+    truth = json.loads((tmp_path / "c.json").read_text())["truth"]
+    assert truth["motion"] == motion and truth["neutral_band_d"] == 0.25
