@@ -17,10 +17,12 @@ blocks of ``block_size`` rows in float32 (bounded memory, BLAS or a torch device
 products only *screen*: a pair is kept when its product clears the threshold minus a safety
 margin far larger than float32 rounding, and the decision is then taken in float64 on the
 candidates alone. The label and scope tests are applied to the candidates next (cheap), and
-only the survivors get the alignment (batched FFT cross-correlation) and the distance.
-Candidates whose FFT lag is a near-tie, or whose distance lies within rounding of the
-threshold, are recomputed with the literal per-pair definition, so counts are identical to a
-per-pair loop.
+only the survivors get the alignment (batched float32 FFT cross-correlation) and the
+distance. Candidates whose FFT lag is a near-tie (within float32 rounding) are realigned with
+``np.correlate`` in float64. The distance test first rejects, in O(1) per pair, the pairs that
+surely fail (expanded form of the squared distance with an error bound, and an upper bound on
+the peak); the few left get the literal slicing distance, and those within rounding of the
+threshold the literal per-pair definition, so counts are identical to a per-pair loop.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ _SCOPES = ("intra", "inter", "all")
 #: 250-sample product of unit-variance vectors is below ~1e-5; real PPG pairs sit within
 #: 1e-5 of the threshold, so the margin is generous and the final decision is float64.
 _SCREEN_MARGIN = 2e-3
-#: Relative tolerance under which an FFT lag maximum or a distance is re-done per pair.
+#: Relative tolerance under which a distance is re-done per pair (near the threshold).
 _TIE_RTOL = 1e-9
 
 
@@ -200,42 +202,84 @@ class _Matmul:
     def candidates(self, rows: slice, cols: slice, cut: float):
         block = self.z[rows] @ self.z[cols].T
         if self.device is None:
-            ii, jj = np.nonzero(block >= cut)
-            return ii, jj, block[ii, jj]
+            # flatnonzero + divmod is ~10x faster than 2-D nonzero on a mostly-False mask.
+            flat = np.flatnonzero(block >= cut)
+            ii, jj = np.divmod(flat, block.shape[1])
+            return ii, jj, block.ravel()[flat]
         idx = self.torch.nonzero(block >= cut)
         vals = block[idx[:, 0], idx[:, 1]].cpu().numpy()
         idx = idx.cpu().numpy()
         return idx[:, 0], idx[:, 1], vals
 
 
-def _spectra(z: np.ndarray) -> tuple[np.ndarray, int]:
-    """rfft of every z-scored window, zero-padded so circular = linear cross-correlation."""
+def _spectra(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """float32 spectra of every z-scored window for the 'same'-mode cross-correlation.
+
+    Returns ``(shifted, conj, norm, size)``: ``irfft(shifted[a] * conj[b], size)`` holds the
+    'same'-mode correlation (lags ``-h .. n-h-1``, ``h = n // 2``) in its first ``n``
+    entries, in that order; ``norm`` is ``||z||`` per window (for :func:`_fft_tol`). The shift by ``h`` is a phase factor applied once per
+    window, so no per-pair reordering is needed. Only those ``n`` lags must be free of
+    circular aliasing, which needs ``size >= max(n + h, 2n - h - 1)`` rather than
+    ``2n - 1`` (375 instead of 500 points for n = 250). float32 halves the memory traffic
+    of the per-pair gathers and the inverse FFT; :func:`_align_lags` widens its near-tie
+    test to float32 rounding.
+    """
     n = z.shape[1]
-    size = sfft.next_fast_len(2 * n - 1, real=True)
-    return sfft.rfft(z, size, axis=1), size
-
-
-def _align_lags(spec_a: np.ndarray, spec_b: np.ndarray, z, i, j, size: int) -> np.ndarray:
-    """Lags of ``np.correlate(z[i[p]], z[j[p]], 'same')``'s argmax per pair (via the FFT)."""
-    p, n = i.size, z.shape[1]
-    circ = sfft.irfft(spec_a * np.conj(spec_b), size, axis=1)
     h = n // 2
-    # 'same' mode covers lags -h .. n-h-1, in that order: the tail then the head of circ.
-    values = np.concatenate([circ[:, size - h :], circ[:, : n - h]], axis=1)
+    size = sfft.next_fast_len(max(n + h, 2 * n - h - 1), real=True)
+    spec = sfft.rfft(z.astype(np.float32), size, axis=1)
+    phase = np.exp(-2j * np.pi * h * np.arange(spec.shape[1]) / size).astype(np.complex64)
+    return spec * phase, np.conj(spec), np.linalg.norm(z, axis=1), size
+
+
+def _fft_tol(norm_a: np.ndarray, norm_b: np.ndarray, size: int) -> np.ndarray:
+    """Bound on the error of float32 FFT correlation values of windows with these norms.
+
+    The error is ~eps32 * log2(size) times the largest possible value ``||z_a|| ||z_b||``
+    (``n`` for z-scored windows); 16x that (plus the float32 cast of the inputs) is generous.
+    """
+    return 16 * np.finfo(np.float32).eps * (np.log2(size) + 2) * norm_a * norm_b
+
+
+def _align_lags(
+    shifted_a: np.ndarray, conj_b: np.ndarray, tol: np.ndarray, z, i, j, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lags of ``np.correlate(z[i[p]], z[j[p]], 'same')``'s argmax per pair (via the FFT).
+
+    Returns ``(lag, value)``: ``value`` is the float32 FFT correlation at ``lag`` (within
+    ``tol``, the per-pair :func:`_fft_tol`, of the exact one), NaN for rows redone with
+    ``np.correlate``.
+
+    The FFT runs in float32, so its values may be off by a few float32 roundings of the
+    largest possible value ``||z_a|| * ||z_b||``. A row whose runner-up lies within ``tol``
+    of the maximum could have its argmax flipped, so those rows are redone with the literal
+    float64 ``np.correlate``; all others are exact.
+    """
+    p, n = i.size, z.shape[1]
+    h = n // 2
+    # shifted_a carries the shift by h (see _spectra): the first n points are the lags
+    # -h .. n-h-1.
+    # The product is a temporary, so the FFT may work in place.
+    values = sfft.irfft(shifted_a * conj_b, size, axis=1, overwrite_x=True)[:, :n]
     rows = np.arange(p)
     best = np.argmax(values, axis=1)
     top = values[rows, best]
-    # A near-tie could flip under rounding: those rows are redone with np.correlate.
-    tol = _TIE_RTOL * n + 1e-9 * np.abs(top)
-    tie = np.count_nonzero(values >= (top - tol)[:, None], axis=1) > 1
+    # Runner-up: blank the maximum out (values is a scratch array) and take the max again.
+    values[rows, best] = -np.inf
+    tie = values.max(axis=1) >= top - tol
     out = best - h
+    value = top.astype(np.float64)
     for r in np.flatnonzero(tie):
         out[r] = int(np.argmax(np.correlate(z[i[r]], z[j[r]], mode="same"))) - h
-    return out
+        value[r] = np.nan
+    return out, value
 
 
 def _distances(ra: np.ndarray, rb: np.ndarray, lag: np.ndarray) -> np.ndarray:
-    """Normalised distance of lag-aligned raw windows; pairs grouped by lag (slices, no gather)."""
+    """Normalised distance of lag-aligned raw windows; pairs grouped by lag (slices, no gather).
+
+    The literal slicing form, applied to the pairs that :class:`_RawStats` cannot reject.
+    """
     out = np.empty(lag.size)
     for value in np.unique(lag):
         rows = np.flatnonzero(lag == value)
@@ -252,19 +296,93 @@ def _distances(ra: np.ndarray, rb: np.ndarray, lag: np.ndarray) -> np.ndarray:
     return out
 
 
-#: Candidate pairs tested at once: keeps the FFT work arrays in cache-sized pieces.
-_CHUNK = 4096
+class _RawStats:
+    """Per-window summaries that reject most candidates in O(1) per pair.
+
+    For a pair (a, b) at lag L the overlap is ``a[s_a : s_a + m]`` and ``b[s_b : s_b + m]``
+    (m = n - |L|), and ``||a' - b'||^2 = sum(a'^2) + sum(b'^2) - 2 a'.b'``. The two sums
+    come from prefix sums of ``raw**2``. When ``z`` is the z-score of ``raw``
+    (``raw = sd * z + mean``), ``a'.b' = sd_a sd_b C + mean_b sum(a') + mean_a sum(b')
+    - m mean_a mean_b`` with ``C = z_a'.z_b'``, the correlation value the lag search already
+    has, and prefix sums of ``raw``; otherwise (a caller's own ``z``) ``a'.b'`` is a dot of
+    ``b`` with a zero-padded, shifted view of ``a``. The peak ``max(max|a'|, max|b'|)`` is
+    bounded above by the peaks of the whole windows, so a pair whose squared distance
+    exceeds ``(threshold * that bound)**2`` by more than its error bound surely fails; only
+    the rest (a few percent of the candidates on real data) need the literal distance.
+    """
+
+    def __init__(self, raw: np.ndarray, z_is_zscore: bool) -> None:
+        n_win, n = raw.shape
+        self.n = n
+        self.raw = raw
+        self.sq_sum = np.zeros((n_win, n + 1))
+        np.cumsum(raw * raw, axis=1, out=self.sq_sum[:, 1:])
+        self.peak = np.abs(raw).max(axis=1)
+        self.z_is_zscore = z_is_zscore
+        if z_is_zscore:
+            self.sum = np.zeros((n_win, n + 1))
+            np.cumsum(raw, axis=1, out=self.sum[:, 1:])
+            self.mean = raw.mean(axis=1)
+            self.sd = raw.std(axis=1)
+        else:
+            padded = np.zeros((n_win, 3 * n - 1))
+            padded[:, n - 1 : 2 * n - 1] = raw
+            # shifted[w, L + n - 1][k] = raw[w, k + L] (0 outside the window).
+            self.shifted = np.lib.stride_tricks.sliding_window_view(padded, n, axis=1)
+
+    def may_pass(self, i, j, lag, zcorr, zcorr_tol, threshold: float) -> np.ndarray:
+        """False where pair ``(i[p], j[p])`` at ``lag[p]`` surely fails the distance test.
+
+        ``zcorr`` is ``z_a'.z_b'`` within ``zcorr_tol`` (NaN: unknown, the pair may pass).
+        """
+        n = self.n
+        pos = lag > 0
+        s_a = np.where(pos, lag, 0)
+        s_b = np.where(pos, 0, -lag)
+        m = n - np.abs(lag)
+        sum_a = self.sq_sum[i, s_a + m] - self.sq_sum[i, s_a]
+        sum_b = self.sq_sum[j, s_b + m] - self.sq_sum[j, s_b]
+        # The subtraction cancels when a' ~ b', so its rounding error is a few eps of the
+        # totals, not of d2; 1e3 eps of the totals (plus a relative 1e-6) is far beyond it.
+        total = self.sq_sum[i, n] + self.sq_sum[j, n]
+        err = 1e3 * np.finfo(np.float64).eps * total
+        if self.z_is_zscore:
+            scale = self.sd[i] * self.sd[j]
+            mean_a, mean_b = self.mean[i], self.mean[j]
+            cross = (
+                scale * zcorr
+                + mean_b * (self.sum[i, s_a + m] - self.sum[i, s_a])
+                + mean_a * (self.sum[j, s_b + m] - self.sum[j, s_b])
+                - m * mean_a * mean_b
+            )
+            # 2 cross enters d2; twice the FFT bound on top for safety.
+            err = err + 4.0 * scale * zcorr_tol
+        else:
+            cross = np.einsum("ij,ij->i", self.shifted[i, lag + n - 1], self.raw[j])
+        d2 = sum_a + sum_b - 2.0 * cross
+        bound = (threshold * np.maximum(self.peak[i], self.peak[j])) ** 2
+        # NaN (unknown zcorr) compares False, so such pairs are kept.
+        return ~(d2 >= bound * (1 + 1e-6) + err)
 
 
-def _test_candidates(raw, z, spec, size, ii, jj, c32, *, corr_threshold, dist_threshold):
+#: Candidate pairs tested at once: keeps the FFT work arrays in cache-sized pieces (larger
+#: chunks were measurably slower: fresh multi-MB temporaries per chunk).
+_CHUNK = 1024
+
+
+def _test_candidates(raw, z, spectra, stats, ii, jj, c32, *, corr_threshold, dist_threshold):
     """Tests 1 (decided in float64) and 2 on candidate pairs; returns the pairs passing both.
 
     ``c32`` is the float32 screen value: pairs far from the threshold are decided by it
     (its error is orders of magnitude below ``_SCREEN_MARGIN``); only pairs within the
-    margin get the float64 product before the decision.
+    margin get the float64 product before the decision. ``spectra`` is what
+    :func:`_spectra` returns. Test 2 first drops the pairs that surely fail
+    (:class:`_RawStats`); the few left get the literal slicing distance, which decides and
+    is what is reported.
     """
     n = z.shape[1]
-    out = [], [], [], [], []
+    spec_shifted, spec_conj, norm, size = spectra
+    todo = [], [], []
     for s in range(0, ii.size, _CHUNK):
         i, j, corr = ii[s : s + _CHUNK], jj[s : s + _CHUNK], c32[s : s + _CHUNK].astype(np.float64)
         near = np.flatnonzero(np.abs(corr - corr_threshold) < _SCREEN_MARGIN)
@@ -273,23 +391,26 @@ def _test_candidates(raw, z, spec, size, ii, jj, c32, *, corr_threshold, dist_th
         if not keep.any():
             continue
         i, j = i[keep], j[keep]
-        lag = _align_lags(spec[i], spec[j], z, i, j, size)
-        dist = _distances(raw[i], raw[j], lag)
-        hit = dist < dist_threshold
-        # Within rounding of the distance threshold: redo with the literal definition.
-        for r in np.flatnonzero(
-            np.abs(dist - dist_threshold) <= _TIE_RTOL * max(dist_threshold, 1.0)
-        ):
-            _, lag[r], dist[r] = pair_test(raw[i[r]], raw[j[r]], z[i[r]], z[j[r]])
-            hit[r] = dist[r] < dist_threshold
-        i, j, dist, lag = i[hit], j[hit], dist[hit], lag[hit]
-        # Reported correlations of colliding pairs are the float64 values.
-        for lst, arr in zip(out, (i, j, np.einsum("ij,ij->i", z[i], z[j]) / n, dist, lag)):
+        tol = _fft_tol(norm[i], norm[j], size)
+        lag, zcorr = _align_lags(spec_shifted[i], spec_conj[j], tol, z, i, j, size)
+        # Drop the pairs that surely fail; the literal distance decides the others.
+        may = stats.may_pass(i, j, lag, zcorr, tol, dist_threshold)
+        for lst, arr in zip(todo, (i[may], j[may], lag[may])):
             lst.append(arr)
-    if not out[0]:
+    if not todo[0]:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0), np.zeros(0), empty
-    return tuple(np.concatenate(lst) for lst in out)
+    # The survivors of all chunks at once: one pass of the per-lag loop.
+    i, j, lag = (np.concatenate(lst) for lst in todo)
+    dist = _distances(raw[i], raw[j], lag)
+    hit = dist < dist_threshold
+    # Within rounding of the distance threshold: redo with the literal definition.
+    for r in np.flatnonzero(np.abs(dist - dist_threshold) <= _TIE_RTOL * max(dist_threshold, 1.0)):
+        _, lag[r], dist[r] = pair_test(raw[i[r]], raw[j[r]], z[i[r]], z[j[r]])
+        hit[r] = dist[r] < dist_threshold
+    i, j, dist, lag = i[hit], j[hit], dist[hit], lag[hit]
+    # Reported correlations of colliding pairs are the float64 values.
+    return i, j, np.einsum("ij,ij->i", z[i], z[j]) / n, dist, lag
 
 
 def multivalued_mapping(
@@ -342,6 +463,8 @@ def multivalued_mapping(
     -------
     MVMResult
     """
+    # A caller's own z need not be the z-score of raw (see _RawStats).
+    z_is_zscore = z is None
     raw, z, y, g, names = _check_inputs(
         raw, labels, groups, z, scope, corr_threshold, dist_threshold, label_threshold
     )
@@ -376,7 +499,8 @@ def multivalued_mapping(
         ]
 
     multivalued = np.zeros(n_win, dtype=bool)
-    spec, size = None, 0  # window spectra, computed once when the first candidate shows up
+    # Window spectra and raw summaries, computed once when the first candidate shows up.
+    spectra, stats = None, None
     kept: dict[str, list[np.ndarray]] = {"i": [], "j": [], "corr": [], "dist": [], "lag": []}
     n_kept = 0
     n_pairs = 0
@@ -399,13 +523,14 @@ def multivalued_mapping(
         ii, jj, c32 = ii[keep], jj[keep], c32[keep]
         if ii.size == 0:
             continue
-        if spec is None:
-            spec, size = _spectra(z)
+        if stats is None:
+            spectra = _spectra(z)
+            stats = _RawStats(raw, z_is_zscore)
         ii, jj, corr, dist, lag = _test_candidates(
             raw,
             z,
-            spec,
-            size,
+            spectra,
+            stats,
             ii,
             jj,
             c32 / n,

@@ -153,3 +153,18 @@ def test_real_mw_ppg_bp_windows_match_reference(shared_data):
         np.testing.assert_array_equal(res.multivalued, mv)
         assert res.n_pairs == len(pairs)
     assert res.n_pairs > 0  # the relaxed threshold finds look-alikes on real data
+
+
+@pytest.mark.parametrize("n", [59, 61, 64])
+def test_odd_and_even_window_lengths_and_given_z_match_reference(n):
+    """The FFT size and 'same'-mode lag range depend on n; a caller's z takes another path."""
+    from ppg.mvm import zscore_windows
+
+    rng = np.random.default_rng(n)
+    raw, y, g = _pulses(rng, n=n)
+    mv, pairs = reference_mvm(raw, y, g, dist_threshold=0.5)
+    assert len(pairs) > 0
+    for z in (None, zscore_windows(raw)):
+        res = multivalued_mapping(raw, y, groups=g, z=z, dist_threshold=0.5, show_progress=False)
+        np.testing.assert_array_equal(res.multivalued, mv)
+        assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
