@@ -9,13 +9,13 @@ is caught and reported, so one bad eye never stops the run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from healthsense.runtime import sha256_bytes
 from healthsense.screening._common import TestNotAvailable, test_result
 from healthsense.screening.config import ScreeningConfig
 from healthsense.screening.kc_test import KcModel, run_keratoconus
@@ -81,7 +81,7 @@ def job_key(
         "software": software,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_bytes(text.encode())
 
 
 def _guarded(test: str, fn, *args, **kwargs) -> dict[str, Any]:

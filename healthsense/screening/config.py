@@ -18,7 +18,6 @@ Referral rule (stated on every page; see :func:`healthsense.screening.decide.dec
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable
@@ -107,4 +106,6 @@ def config_sha256(config: ScreeningConfig) -> str:
     from healthsense.config import config_to_dict
 
     text = json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    from healthsense.runtime import sha256_bytes
+
+    return sha256_bytes(text.encode())

@@ -106,32 +106,18 @@ def _estimate(module, path: Path, label: str, options: RefractionOptions, camera
         vertex_distance_m=options.vertex_distance_m,
         axis=_AXIS[label],
     )
-    try:  # the debug plots (edge tracks) are optional: skip them where not built
-        has_debug = importlib.util.find_spec("ophthalmo.retinoscopy.debug") is not None
-    except ModuleNotFoundError:
-        has_debug = False
-    return _as_dict(
-        module.estimate_power(
-            path, camera=camera, config=cfg, debug_dir=debug_dir if has_debug else None
-        )
-    )
+    return _as_dict(module.estimate_power(path, camera=camera, config=cfg, debug_dir=debug_dir))
 
 
-def combine_meridians(horizontal_d: float, vertical_d: float, *, module=None) -> dict[str, float]:
+def combine_meridians(horizontal_d: float, vertical_d: float) -> dict[str, float]:
     """Sphere, cylinder (minus form), axis and SE from the 180° and 90° meridian powers.
 
-    The power in meridian θ is S + C·sin²(θ − α) (docs/retinoscopy.md §1), so with the
-    principal meridians at 180° and 90° the sphere is the more positive meridian's power, the
-    axis that meridian, and C the difference (≤ 0). Uses the pipeline's own
-    ``prescription_from_meridians`` when given its module.
+    The power in meridian θ is S + C·sin²(θ − α) (docs/retinoscopy.md §1); the pipeline's
+    :func:`~ophthalmo.retinoscopy.estimate.prescription_from_meridians` does the algebra.
     """
-    fn = getattr(module, "prescription_from_meridians", None)
-    if fn is not None:
-        sphere, cyl, axis = (float(v) for v in fn(horizontal_d, vertical_d))
-    elif horizontal_d >= vertical_d:
-        sphere, axis, cyl = horizontal_d, 180.0, vertical_d - horizontal_d
-    else:
-        sphere, axis, cyl = vertical_d, 90.0, horizontal_d - vertical_d
+    from ophthalmo.retinoscopy.estimate import prescription_from_meridians
+
+    sphere, cyl, axis = (float(v) for v in prescription_from_meridians(horizontal_d, vertical_d))
     return {"sphere_d": sphere, "cylinder_d": cyl, "axis_deg": axis, "se_d": sphere + cyl / 2.0}
 
 
@@ -204,16 +190,14 @@ def run_refraction(
         if sub is not None and sub.is_dir():
             for png in sorted(sub.rglob("*.png")):
                 figures.setdefault(f"retinoscopy {label}: {png.stem}", str(png))
-    return _summarise(sweeps, estimates, problems, figures, options, module)
+    return _summarise(sweeps, estimates, problems, figures, options)
 
 
 def _join(problems: dict[str, str]) -> str:
     return "; ".join(f"{k} sweep: {v}" if k != "video" else v for k, v in problems.items())
 
 
-def _summarise(
-    sweeps, estimates, problems, figures, options: RefractionOptions, module=None
-) -> dict[str, Any]:
+def _summarise(sweeps, estimates, problems, figures, options: RefractionOptions) -> dict[str, Any]:
     thr = options.refer_power_d
     if not estimates:
         return test_result("refraction", "ungradable", _join(problems), figures=figures)
@@ -228,7 +212,7 @@ def _summarise(
     }
     powers = {k: float(e["power_d"]) for k, e in estimates.items()}
     if len(sweeps) == 2 and len(estimates) == 2:
-        rx = combine_meridians(powers["horizontal"], powers["vertical"], module=module)
+        rx = combine_meridians(powers["horizontal"], powers["vertical"])
         meridian_max = max(abs(p) for p in powers.values())
         positive = abs(rx["se_d"]) >= thr or (options.use_meridians and meridian_max >= thr)
         finding = (
