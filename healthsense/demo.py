@@ -2,9 +2,9 @@
 
 ``healthsense demo`` runs a list of steps, one per domain. Each step synthesises its own
 small data set with the toolkit's simulators (no download), runs the library on it, and
-returns a summary row plus the files it wrote. A step whose parts are not built yet says so
-instead of failing, and a step that fails is reported and does not stop the others, so the
-demo always ends with an index page that says plainly what ran.
+returns a summary row plus the files it wrote. A step whose inputs are missing (an earlier
+step failed) is skipped with the reason, and a step that fails is reported and does not stop
+the others, so the demo always ends with an index page that says plainly what ran.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class StepResult:
 
 
 class StepUnavailable(Exception):
-    """Raised by a step whose library parts are not built yet (the step is skipped)."""
+    """Raised by a step whose inputs are missing (e.g. an earlier step failed): it is skipped."""
 
 
 @dataclass(frozen=True)
@@ -69,22 +69,6 @@ class DemoStep:
     name: str
     title: str
     run: Callable[[DemoConfig, Path], StepResult]
-
-
-def _require(*modules: str) -> None:
-    """Skip the step unless every module exists (parts of the toolkit still being built)."""
-    import importlib.util
-
-    missing = []
-    for name in modules:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ModuleNotFoundError:
-            found = False
-        if not found:
-            missing.append(name)
-    if missing:
-        raise StepUnavailable(f"not built yet: {', '.join(missing)}")
 
 
 def demo_steps() -> list[DemoStep]:

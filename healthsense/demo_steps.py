@@ -1,15 +1,15 @@
 """The steps of ``healthsense demo``, one function per domain (see :mod:`healthsense.demo`).
 
 Each step makes its own small data set with the toolkit's simulators, runs the library and
-returns a :class:`~healthsense.demo.StepResult`. Steps import their domain lazily, so the
-demo runs whatever parts of the toolkit are built.
+returns a :class:`~healthsense.demo.StepResult`. Steps import their domain lazily, so
+``healthsense --help`` stays fast.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from healthsense.demo import DemoConfig, StepResult, _require
+from healthsense.demo import DemoConfig, StepResult
 
 #: Morphology features for the demo's information fraction: low-dimensional on purpose, as
 #: KSG estimates of a joint MI fall as weak features are added (docs §3).
@@ -80,7 +80,6 @@ def _overlay(mvm, raw, y, fs: float):
 
 def ppg_step(config: DemoConfig, out: Path) -> StepResult:
     """MVM and information fraction of SBP vs HR on simulated (and real, if present) PPG."""
-    _require("ppg.simulate", "ppg.windows", "ppg.mvm", "ppg.information", "ppg.features")
     from healthsense.report import Report, write_csv
     from ppg.simulate import simulate_cohort
     from ppg.windows import WindowConfig, make_windows, save_windows
@@ -172,7 +171,6 @@ def kc_model_path(out: Path) -> Path:
 
 def kc_step(config: DemoConfig, out: Path) -> StepResult:
     """Stage-1 training on synthetic topographer eyes, zero-shot test on smartphone-style eyes."""
-    _require("ophthalmo.keratoconus.synthetic", "ophthalmo.keratoconus.train")
     import dataclasses
     import warnings
 
@@ -295,11 +293,6 @@ def retino_clips(root: Path) -> Path:
 
 def retino_step(config: DemoConfig, out: Path) -> StepResult:
     """Simulated retinoscopy videos of both eyes of every demo patient → dioptres → agreement."""
-    _require(
-        "ophthalmo.retinoscopy.simulate",
-        "ophthalmo.retinoscopy.estimate",
-        "ophthalmo.retinoscopy.evaluate",
-    )
     from ophthalmo.retinoscopy.evaluate import (
         cohort_metrics,
         read_manifest,
@@ -382,7 +375,6 @@ def _screening_manifest(config: DemoConfig, root: Path, out: Path) -> Path:
 
 def screening_step(config: DemoConfig, out: Path) -> StepResult:
     """The clinician batch run on the demo patients, with the keratoconus model just trained."""
-    _require("healthsense.screening", "ophthalmo.keratoconus.synthetic")
     from healthsense.demo import StepUnavailable
     from healthsense.screening import ScreeningConfig, run_screening
 
