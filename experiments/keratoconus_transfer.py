@@ -73,8 +73,9 @@ def write_note(cfg: Config, result, seconds: dict[str, float]) -> str:
         f"SmartKC-like smartphone eyes ({cfg.cv.n_splits}-fold patient-grouped CV on B; "
         f"task {cfg.cv.dataset.task}, suspects {cfg.cv.dataset.suspect}; backbone "
         f"`{cfg.cv.model.backbone}` width {cfg.cv.model.width} at {cfg.cv.dataset.image_size} px). "
-        "Thresholds chosen on an inner validation split of each training fold (A validation for "
-        "A-only); pooled out-of-fold figures with 95 % CIs (AUC: DeLong; proportions: Wilson).",
+        "Thresholds: Youden's J on an inner validation split of each training fold (A validation "
+        "for A-only), placed at the midpoint of the equally good score gap on the logit scale; "
+        "pooled out-of-fold figures with 95 % CIs (AUC: DeLong; proportions: Wilson).",
         "",
         "| recipe | AUC (95 % CI) | sensitivity (95 % CI) | specificity (95 % CI) | TP/FN/TN/FP |",
         "|---|---|---|---|---|",

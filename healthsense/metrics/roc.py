@@ -366,7 +366,7 @@ def threshold_at_specificity(y_true: ArrayLike, scores: ArrayLike, *, specificit
     return float(thresholds[feasible[-1]])
 
 
-def youden_threshold(y_true: ArrayLike, scores: ArrayLike) -> float:
+def youden_threshold(y_true: ArrayLike, scores: ArrayLike, *, placement: str = "observed") -> float:
     """Threshold maximising Youden's J = sensitivity + specificity - 1.
 
     Parameters
@@ -375,18 +375,35 @@ def youden_threshold(y_true: ArrayLike, scores: ArrayLike) -> float:
         Reference 0/1 labels.
     scores : array-like of shape (n,)
         Higher means "more likely positive".
+    placement : {"observed", "midpoint"}
+        Every threshold in the gap between the J-maximising score and the next
+        lower observed score gives the same calls on these data. ``"observed"``
+        returns the score itself (the top of the gap, the most specific end);
+        ``"midpoint"`` returns the middle of the gap, the maximum-margin choice
+        that does not favour either class when the threshold is carried to new
+        data (use it on a scale where distances mean something, e.g. logits).
 
     Returns
     -------
     float
-        A threshold ``t`` (one of the observed scores, or ``+inf``) such that
-        ``scores >= t`` is the positive call. Ties in J are broken towards the
-        highest threshold (the more specific operating point). NaN with a
-        warning if a class is missing.
+        A threshold ``t`` such that ``scores >= t`` is the positive call: one of
+        the observed scores (or ``+inf``) for ``"observed"``, a gap midpoint for
+        ``"midpoint"`` (the lowest score itself when no score lies below it).
+        Ties in J are broken towards the highest threshold (the more specific
+        operating point). NaN with a warning if a class is missing.
     """
+    if placement not in ("observed", "midpoint"):
+        raise ValueError(f"placement must be 'observed' or 'midpoint', got {placement!r}")
     y, s = _check_labels_scores(y_true, scores)
     if not _both_classes(y, "youden_threshold"):
         return math.nan
     fpr, tpr, thresholds = roc_curve(y, s)
     # np.argmax returns the first maximum = the highest threshold.
-    return float(thresholds[int(np.argmax(tpr - fpr))])
+    best = int(np.argmax(tpr - fpr))
+    top = float(thresholds[best])
+    if placement == "observed" or best + 1 >= thresholds.size:
+        return top
+    below = float(thresholds[best + 1])  # thresholds are the distinct scores, decreasing
+    if not math.isfinite(top):  # "call nothing": just above the highest score
+        return top
+    return 0.5 * (top + below)

@@ -307,6 +307,17 @@ def _val_metrics(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
     return {"val_auc": float(auc), "val_loss": float(-np.log(p).mean())}
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1.0 - 1e-7)
+    return np.log(p) - np.log1p(-p)
+
+
+def _sigmoid(x: float) -> float:
+    if math.isnan(x):
+        return math.nan
+    return float(0.5 * (1.0 + math.tanh(0.5 * x)))  # overflow-free for +-inf
+
+
 def _choose_threshold(targets: np.ndarray, probs: np.ndarray) -> tuple[float, dict[str, Any]]:
     import warnings
 
@@ -321,8 +332,13 @@ def _choose_threshold(targets: np.ndarray, probs: np.ndarray) -> tuple[float, di
     score = positive_score(probs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        thr = youden_threshold(yb, score)
-        if not math.isfinite(thr):  # one class only in validation, or +inf: fall back
+        # A small validation set leaves a wide gap of equally good thresholds; the
+        # observed score at its top edge is the least sensitive one and misses
+        # test positives just below it. The gap's midpoint on the logit scale
+        # (where probabilities near 0 and 1 are not crushed together) is the
+        # maximum-margin choice.
+        thr = _sigmoid(youden_threshold(yb, _logit(score), placement="midpoint"))
+        if not math.isfinite(thr) or thr >= 1.0:  # one class only, or "call nothing"
             thr = 0.5
         auc, lo, hi = roc_auc_ci(yb, score)
         diag = binary_diagnostics(yb, (score >= thr).astype(int))
@@ -710,7 +726,10 @@ def _model_card(
             + (" + 7 scaled indices" if cfg.dataset.use_indices else ""),
         },
         "threshold": threshold,
-        "threshold_rule": "Youden's J on the validation set (never the test data)",
+        "threshold_rule": (
+            "Youden's J on the validation set (never the test data), placed at the midpoint "
+            "of the equally good gap on the logit scale"
+        ),
         "validation": val_summary,
         "epochs_run": len(history),
         "best_epoch": int(

@@ -769,6 +769,31 @@ def test_youden_threshold_ties_pick_highest_threshold():
     assert youden_threshold([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.8
 
 
+def test_youden_threshold_midpoint_hand():
+    # Same tie as above: J is maximal at 0.8, the next lower score is 0.4 -> 0.6.
+    assert youden_threshold(
+        [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], placement="midpoint"
+    ) == pytest.approx(0.6)
+    # Separable: J = 1 for any t in (0.3, 0.7]; the midpoint is 0.5.
+    t = youden_threshold([0, 0, 1, 1], [0.1, 0.3, 0.7, 0.9], placement="midpoint")
+    assert t == pytest.approx(0.5)
+
+
+def test_youden_threshold_midpoint_keeps_the_calls():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 60)
+    s = rng.normal(size=60) + y
+    t_obs = youden_threshold(y, s)
+    t_mid = youden_threshold(y, s, placement="midpoint")
+    assert t_mid < t_obs  # strictly inside the gap below the observed score
+    np.testing.assert_array_equal(s >= t_obs, s >= t_mid)
+
+
+def test_youden_threshold_placement_invalid():
+    with pytest.raises(ValueError, match="placement"):
+        youden_threshold([0, 1], [0.1, 0.9], placement="middle")
+
+
 @pytest.mark.parametrize("specificity", [-0.1, 1.1, float("nan"), "high"])
 def test_threshold_at_specificity_invalid(specificity):
     with pytest.raises(ValueError, match="specificity"):
