@@ -13,7 +13,8 @@ A window is multi-valued when at least one partner in the chosen scope (``intra`
 record, ``inter``: other records, ``all``) collides with it.
 
 Why this is fast and still exact: test 1 for all pairs is a matrix product, computed in
-blocks of ``block_size`` rows in float32 (bounded memory, BLAS or a torch device). The float32
+blocks in float32 (bounded memory, BLAS or a torch device). Windows are visited in label
+order, so the band of blocks where every pair fails test 3 is never computed. The float32
 products only *screen*: a pair is kept when its product clears the threshold minus a safety
 margin far larger than float32 rounding, and the decision is then taken in float64 on the
 candidates alone. The label and scope tests are applied to the candidates next (cheap), and
@@ -71,7 +72,8 @@ class MVMResult:
         Colliding pairs ``i < j`` (indices into the input), ``corr``, ``dist``, ``lag``; at most
         ``max_pairs`` are kept (``pairs_truncated`` says whether some were dropped).
     n_candidates : int
-        Pairs that passed the float32 screen (work done after the matrix products).
+        Pairs that passed the float32 screen in the blocks computed (work done after the
+        matrix products; blocks where every pair fails the label test are never computed).
     windows : dict
         How the windows were made (anchor, amplitude scale, fs, ...), reported with the result.
     """
@@ -107,15 +109,23 @@ class MVMResult:
 
 def zscore_windows(raw: np.ndarray) -> np.ndarray:
     """Z-score each row (population SD); a constant row is a ValueError."""
+    return _zscore_with_stats(raw)[0]
+
+
+def _zscore_with_stats(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(z, mean, sd)`` per row, one pass for the mean and one for the deviations."""
     raw = np.asarray(raw, dtype=np.float64)
-    sd = raw.std(axis=1)
+    mean = raw.mean(axis=1)
+    z = raw - mean[:, None]
+    sd = np.sqrt(np.einsum("ij,ij->i", z, z) / raw.shape[1])
     bad = np.flatnonzero(~(sd > 0))
     if bad.size:
         raise ValueError(
             f"{bad.size} window(s) are constant (zero SD), e.g. indices {bad[:5].tolist()}; "
             "drop them before computing the MVM factor"
         )
-    return (raw - raw.mean(axis=1, keepdims=True)) / sd[:, None]
+    z /= sd[:, None]
+    return z, mean, sd
 
 
 def pair_test(
@@ -175,15 +185,17 @@ def _check_inputs(raw, labels, groups, z, scope, corr_threshold, dist_threshold,
         raise ValueError(f"dist_threshold must be > 0, got {dist_threshold}")
     if not label_threshold >= 0:
         raise ValueError(f"label_threshold must be >= 0, got {label_threshold}")
+    stats = None
     if z is None:
-        z = zscore_windows(raw)
+        z, mean, sd = _zscore_with_stats(raw)
+        stats = (mean, sd)
     else:
         z = np.asarray(z, dtype=np.float64)
         if z.shape != raw.shape:
             raise ValueError(f"z must have the shape of raw {raw.shape}, got {z.shape}")
         if not np.all(np.isfinite(z)):
             raise ValueError("z contains NaN/inf values")
-    return raw, z, y, g, names
+    return raw, z, y, g, names, stats
 
 
 class _Matmul:
@@ -212,7 +224,7 @@ class _Matmul:
         return idx[:, 0], idx[:, 1], vals
 
 
-def _spectra(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _spectra(z: np.ndarray, *, zscored: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """float32 spectra of every z-scored window for the 'same'-mode cross-correlation.
 
     Returns ``(shifted, conj, norm, size)``: ``irfft(shifted[a] * conj[b], size)`` holds the
@@ -229,7 +241,9 @@ def _spectra(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     size = sfft.next_fast_len(max(n + h, 2 * n - h - 1), real=True)
     spec = sfft.rfft(z.astype(np.float32), size, axis=1)
     phase = np.exp(-2j * np.pi * h * np.arange(spec.shape[1]) / size).astype(np.complex64)
-    return spec * phase, np.conj(spec), np.linalg.norm(z, axis=1), size
+    # A z-scored row (population SD) has norm sqrt(n) exactly; a caller's own z is measured.
+    norm = np.full(len(z), np.sqrt(n)) if zscored else np.linalg.norm(z, axis=1)
+    return spec * phase, np.conj(spec), norm, size
 
 
 def _fft_tol(norm_a: np.ndarray, norm_b: np.ndarray, size: int) -> np.ndarray:
@@ -311,19 +325,21 @@ class _RawStats:
     the rest (a few percent of the candidates on real data) need the literal distance.
     """
 
-    def __init__(self, raw: np.ndarray, z_is_zscore: bool) -> None:
+    def __init__(
+        self, raw: np.ndarray, zstats: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        """``zstats`` = ``(mean, sd)`` when ``z`` is the z-score of ``raw``, else None."""
         n_win, n = raw.shape
         self.n = n
         self.raw = raw
         self.sq_sum = np.zeros((n_win, n + 1))
         np.cumsum(raw * raw, axis=1, out=self.sq_sum[:, 1:])
         self.peak = np.abs(raw).max(axis=1)
-        self.z_is_zscore = z_is_zscore
-        if z_is_zscore:
+        self.z_is_zscore = zstats is not None
+        if zstats is not None:
             self.sum = np.zeros((n_win, n + 1))
             np.cumsum(raw, axis=1, out=self.sum[:, 1:])
-            self.mean = raw.mean(axis=1)
-            self.sd = raw.std(axis=1)
+            self.mean, self.sd = zstats
         else:
             padded = np.zeros((n_win, 3 * n - 1))
             padded[:, n - 1 : 2 * n - 1] = raw
@@ -413,6 +429,53 @@ def _test_candidates(raw, z, spectra, stats, ii, jj, c32, *, corr_threshold, dis
     return i, j, np.einsum("ij,ij->i", z[i], z[j]) / n, dist, lag
 
 
+#: Candidate pairs buffered across blocks before they are tested (bounds the memory of
+#: the candidate arrays; the FFT work itself runs in chunks of ``_CHUNK``).
+_BUFFER = 1 << 18
+
+#: Rows per matrix-product block. Small row blocks let the label test skip more of the
+#: matrix (see :func:`_plan_blocks`); columns are widened so a block still holds about
+#: ``block_size**2`` products.
+_ROW_BLOCK = 256
+
+
+def _plan_blocks(
+    y: np.ndarray, g: np.ndarray, scope: str, label_threshold: float, block_size: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Visit order of the windows and the (r0, r1, c0, c1) blocks of the product to compute.
+
+    Windows are sorted by label (within each record for ``intra``, where only same-record
+    blocks are needed). A pair can only collide when its labels differ by more than
+    ``label_threshold``, so for a row block whose smallest label is ``y0`` the partners
+    further right in label order start where the labels exceed ``y0 + label_threshold``:
+    the band around the diagonal where every pair fails the label test is never
+    multiplied (37 % of all pairs on 2,000 mw-ppg-bp SBP windows). The per-pair label
+    test is still applied to what the blocks return.
+    """
+    n_win = y.size
+    if scope == "intra":
+        order = np.lexsort((y, g))  # record-major, label-minor
+        bounds = np.flatnonzero(np.diff(g[order])) + 1
+        spans = list(zip(np.r_[0, bounds].tolist(), np.r_[bounds, n_win].tolist(), strict=True))
+    else:
+        order = np.argsort(y, kind="stable")
+        spans = [(0, n_win)]
+    ys = y[order]
+    rows = min(block_size, _ROW_BLOCK)
+    cols = max(block_size, block_size * block_size // rows)
+    tasks = []
+    for lo, hi in spans:
+        for r0 in range(lo, hi, rows):
+            r1 = min(r0 + rows, hi)
+            # Slack of a few ulps: y_j - y_i > t and y_j > y_i + t can round differently, and
+            # computing a few extra pairs is harmless (the per-pair test follows).
+            edge = ys[r0] + label_threshold - 1e-9 * (abs(ys[r0]) + label_threshold + 1.0)
+            first = lo + int(np.searchsorted(ys[lo:hi], edge, side="right"))
+            for c0 in range(max(first, r0), hi, cols):
+                tasks.append((r0, r1, c0, min(c0 + cols, hi)))
+    return order, tasks
+
+
 def multivalued_mapping(
     raw: np.ndarray,
     labels: np.ndarray,
@@ -448,7 +511,8 @@ def multivalued_mapping(
     corr_threshold, dist_threshold, label_threshold : float
         The three tests of the contract (defaults 0.9, 1.0, 8).
     block_size : int
-        Rows per matrix-product block; memory is about ``block_size**2 * 4`` bytes per block.
+        Size of the matrix-product blocks; memory is about ``block_size**2 * 4`` bytes per
+        block.
     device : str, optional
         A torch device (``"cuda"``, ``"cpu"``) for the products; numpy/BLAS when None.
     max_pairs : int or None
@@ -463,9 +527,7 @@ def multivalued_mapping(
     -------
     MVMResult
     """
-    # A caller's own z need not be the z-score of raw (see _RawStats).
-    z_is_zscore = z is None
-    raw, z, y, g, names = _check_inputs(
+    raw, z, y, g, names, zstats = _check_inputs(
         raw, labels, groups, z, scope, corr_threshold, dist_threshold, label_threshold
     )
     if int(block_size) < 1:
@@ -475,28 +537,8 @@ def multivalued_mapping(
     z32 = np.ascontiguousarray(z, dtype=np.float32)
     cut = np.float32((corr_threshold - _SCREEN_MARGIN) * n)
 
-    # Block pairs (rows, cols) to visit. For `intra` only same-record blocks are needed, so
-    # windows are visited per record; otherwise the upper triangle of the full matrix.
-    if scope == "intra":
-        order = np.argsort(g, kind="stable")
-        bounds = np.flatnonzero(np.diff(g[order])) + 1
-        spans = np.split(np.arange(n_win), bounds)
-        sorted_ids = order
-        tasks = []
-        for span in spans:
-            lo, hi = int(span[0]), int(span[-1]) + 1
-            for r0 in range(lo, hi, block_size):
-                for c0 in range(r0, hi, block_size):
-                    tasks.append((r0, min(r0 + block_size, hi), c0, min(c0 + block_size, hi)))
-        mm = _Matmul(np.ascontiguousarray(z32[order]), device)
-    else:
-        mm = _Matmul(z32, device)
-        sorted_ids = np.arange(n_win)
-        tasks = [
-            (r0, min(r0 + block_size, n_win), c0, min(c0 + block_size, n_win))
-            for r0 in range(0, n_win, block_size)
-            for c0 in range(r0, n_win, block_size)
-        ]
+    order, tasks = _plan_blocks(y, g, scope, label_threshold, block_size)
+    mm = _Matmul(np.ascontiguousarray(z32[order]), device)
 
     multivalued = np.zeros(n_win, dtype=bool)
     # Window spectra and raw summaries, computed once when the first candidate shows up.
@@ -505,27 +547,21 @@ def multivalued_mapping(
     n_kept = 0
     n_pairs = 0
     n_candidates = 0
-    iterator = progress(tasks, total=len(tasks), desc="MVM blocks", unit="block")
-    if not show_progress:
-        iterator = iter(tasks)
-    for r0, r1, c0, c1 in iterator:
-        ii, jj, c32 = mm.candidates(slice(r0, r1), slice(c0, c1), float(cut))
-        ii = ii.astype(np.int64) + r0
-        jj = jj.astype(np.int64) + c0
-        upper = jj > ii
-        ii, jj, c32 = sorted_ids[ii[upper]], sorted_ids[jj[upper]], c32[upper]
-        n_candidates += ii.size
-        keep = np.abs(y[ii] - y[jj]) > label_threshold
-        if scope == "inter":
-            keep &= g[ii] != g[jj]
-        elif scope == "intra":
-            keep &= g[ii] == g[jj]
-        ii, jj, c32 = ii[keep], jj[keep], c32[keep]
-        if ii.size == 0:
-            continue
+    # Candidates of several blocks are tested together (fewer, larger vectorised passes);
+    # the buffer is bounded so memory stays bounded on large inputs.
+    buffer: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    n_buffered = 0
+
+    def flush() -> None:
+        nonlocal spectra, stats, n_pairs, n_kept, n_buffered
+        if not buffer:
+            return
+        ii, jj, c32 = (np.concatenate(parts) for parts in zip(*buffer, strict=True))
+        buffer.clear()
+        n_buffered = 0
         if stats is None:
-            spectra = _spectra(z)
-            stats = _RawStats(raw, z_is_zscore)
+            spectra = _spectra(z, zscored=zstats is not None)
+            stats = _RawStats(raw, zstats)
         ii, jj, corr, dist, lag = _test_candidates(
             raw,
             z,
@@ -538,7 +574,7 @@ def multivalued_mapping(
             dist_threshold=dist_threshold,
         )
         if ii.size == 0:
-            continue
+            return
         n_pairs += ii.size
         multivalued[ii] = True
         multivalued[jj] = True
@@ -550,6 +586,31 @@ def multivalued_mapping(
             kept["dist"].append(dist[:room])
             kept["lag"].append(lag[:room])
             n_kept += room
+
+    iterator = progress(tasks, total=len(tasks), desc="MVM blocks", unit="block")
+    if not show_progress:
+        iterator = iter(tasks)
+    for r0, r1, c0, c1 in iterator:
+        ii, jj, c32 = mm.candidates(slice(r0, r1), slice(c0, c1), float(cut))
+        ii = ii.astype(np.int64) + r0
+        jj = jj.astype(np.int64) + c0
+        upper = jj > ii
+        # Back to input indices, smaller first: the lag search is not symmetric in (a, b),
+        # and the contract (and the reference) align the earlier window against the later.
+        a, b = order[ii[upper]], order[jj[upper]]
+        ii, jj, c32 = np.minimum(a, b), np.maximum(a, b), c32[upper]
+        n_candidates += ii.size
+        keep = np.abs(y[ii] - y[jj]) > label_threshold
+        if scope == "inter":
+            keep &= g[ii] != g[jj]
+        elif scope == "intra":
+            keep &= g[ii] == g[jj]
+        if keep.any():
+            buffer.append((ii[keep], jj[keep], c32[keep]))
+            n_buffered += int(keep.sum())
+        if n_buffered >= _BUFFER:
+            flush()
+    flush()
 
     int_keys = ("i", "j", "lag")
     pairs = {

@@ -46,6 +46,34 @@ def test_identical_to_per_pair_reference(seed, scope):
     assert res.fraction == pytest.approx(mv.mean())
 
 
+@pytest.mark.parametrize("scope", ["all", "inter", "intra"])
+def test_label_band_skip_with_tied_and_boundary_labels(scope):
+    # One label per record (like BP), on a 0.1 grid so that differences of exactly the
+    # threshold (not > threshold, so no collision) and float rounding both occur; the
+    # blocks skipped in label order must not lose a pair.
+    rng = np.random.default_rng(11)
+    raw, _, g = _pulses(rng, n_win=150)
+    g = rng.integers(0, 12, raw.shape[0])
+    record_label = np.round(rng.choice([100.1, 108.1, 108.2, 116.1, 124.3, 90.0], 12), 1)
+    y = record_label[g]
+    y[::7] += 0.1  # a few windows off their record's label (label-minor order in `intra`)
+    mv, pairs = reference_mvm(raw, y, g, scope=scope, dist_threshold=0.5)
+    for block in (5, 64, 4096):
+        res = multivalued_mapping(
+            raw,
+            y,
+            groups=g,
+            scope=scope,
+            dist_threshold=0.5,
+            block_size=block,
+            show_progress=False,
+        )
+        np.testing.assert_array_equal(res.multivalued, mv)
+        assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
+    if scope != "intra":
+        assert len(pairs) > 0
+
+
 def test_block_size_and_torch_device_do_not_change_counts():
     rng = np.random.default_rng(5)
     raw, y, g = _pulses(rng, n_win=90)
