@@ -11,6 +11,19 @@ from pathlib import Path
 
 from healthsense.cli._common import EXIT_FAILURE, EXIT_OK, CommandError, add_subcommand, print_json
 
+#: The cone indices that ``import-cso --json`` prints beside INDEX_KEYS.
+CONE_KEYS = (
+    "clmi_axial_d",
+    "clmi_tangential_d",
+    "cone_x_mm",
+    "cone_y_mm",
+    "cone_dist_mm",
+    "cone_tangential_x_mm",
+    "cone_tangential_y_mm",
+    "cone_tangential_dist_mm",
+    "rule_class_clmi",
+)
+
 
 def _config_beside(out: Path, config: dict, command: str) -> None:
     from healthsense.config import write_config
@@ -19,6 +32,8 @@ def _config_beside(out: Path, config: dict, command: str) -> None:
 
 
 def _print_indices(ind: dict) -> None:
+    from ophthalmo.keratoconus.indices import CLMI_AXIAL_KC_D
+
     print(
         f"Sim-K  K1 {ind['simk_k1_d']:.2f} D @ {ind['simk_axis_deg']:.0f}°, "
         f"K2 {ind['simk_k2_d']:.2f} D @ {ind['simk_k2_axis_deg']:.0f}°, AST {ind['ast_d']:.2f} D"
@@ -27,24 +42,36 @@ def _print_indices(ind: dict) -> None:
         f"central K {ind['central_k_d']:.2f} D   I-S {ind['i_s_d']:.2f} D   "
         f"SRAX {ind['srax_deg']:.0f}° ({ind['srax_variant']})   KISA {ind['kisa_pct']:.0f} %"
     )
-    print(f"rule-based class: {ind['rule_class']}")
+    print(
+        f"CLMI axial {ind['clmi_axial_d']:.2f} D, tangential {ind['clmi_tangential_d']:.2f} D; "
+        f"cone (axial) at x {ind['cone_x_mm']:+.1f} mm, y {ind['cone_y_mm']:+.1f} mm "
+        f"({ind['cone_dist_mm']:.1f} mm from the vertex)"
+    )
+    print(
+        f"rule-based class: {ind['rule_class']} "
+        f"(with the CLMI > {CLMI_AXIAL_KC_D} D criterion: {ind['rule_class_clmi']})"
+    )
 
 
 def _run_import_cso(args: argparse.Namespace) -> int:
     """Convert a CSO Placido text export into a raw-map case (.npz) via a Zernike fit.
 
-    Prints our Sim-K beside the device's header Sim-K (the device's K1 is its flat meridian;
-    ours is the steep one, so they are compared meridian by meridian).
+    Prints our map-based Sim-K and the device-style (keratometric, from the ring data) Sim-K
+    beside the device's header Sim-K (the device's K1 is its flat meridian; ours is the steep
+    one, so they are compared meridian by meridian), and the cone indices (CLMI, location).
     """
     from ophthalmo.keratoconus.indices import INDEX_KEYS, compute_indices
-    from ophthalmo.keratoconus.io import cso_to_case, read_cso, save_case
+    from ophthalmo.keratoconus.io import cso_simk, cso_to_case, read_cso, save_case
 
     exam = read_cso(args.file)
     case = cso_to_case(exam, degree=args.degree)
     out = Path(args.out)
     save_case(out, case.axial_d, case.tangential_d, mm_per_px=case.mm_per_px, eye=case.eye)
     _config_beside(out, {"file": str(args.file), "degree": args.degree}, "kc import-cso")
-    ind = compute_indices(case.axial_d, mm_per_px=case.mm_per_px, eye=case.eye)
+    ind = compute_indices(
+        case.axial_d, mm_per_px=case.mm_per_px, eye=case.eye, tangential_d=case.tangential_d
+    )
+    dev = cso_simk(exam)
     result = {
         "file": str(args.file),
         "out": str(out),
@@ -57,6 +84,13 @@ def _run_import_cso(args: argparse.Namespace) -> int:
         "diff_k_steep_d": ind["simk_k1_d"] - exam.header_k_steep_d,
         "diff_k_flat_d": ind["simk_k2_d"] - exam.header_k_flat_d,
         **{k: ind[k] for k in INDEX_KEYS},
+        **{k: ind[k] for k in CONE_KEYS},
+        "device_simk_steep_d": dev.k_steep_d,
+        "device_simk_steep_axis_deg": dev.k_steep_axis_deg,
+        "device_simk_flat_d": dev.k_flat_d,
+        "device_simk_ring": dev.ring,
+        "diff_device_k_steep_d": dev.k_steep_d - exam.header_k_steep_d,
+        "diff_device_k_flat_d": dev.k_flat_d - exam.header_k_flat_d,
     }
     if args.json:
         print_json(result)
@@ -72,6 +106,12 @@ def _run_import_cso(args: argparse.Namespace) -> int:
             f"flat {ind['simk_k2_d']:.2f} D  (differences {result['diff_k_steep_d']:+.2f} / "
             f"{result['diff_k_flat_d']:+.2f} D)"
         )
+        print(
+            f"device-style  steep {dev.k_steep_d:.2f} D @ {dev.k_steep_axis_deg:.0f}°, "
+            f"flat {dev.k_flat_d:.2f} D  (differences {result['diff_device_k_steep_d']:+.2f} / "
+            f"{result['diff_device_k_flat_d']:+.2f} D; keratometric, ring {dev.ring:.2f})"
+        )
+        _print_indices(ind)
     return EXIT_OK
 
 
@@ -121,13 +161,17 @@ def _run_maps(args: argparse.Namespace) -> int:
 
 
 def _run_indices(args: argparse.Namespace) -> int:
-    """Clinical indices of a raw-map case: Sim-K, AST, central K, I-S, SRAX, KISA, rule class."""
+    """Clinical indices of a raw-map case: Sim-K, AST, central K, I-S, SRAX, KISA, CLMI, class."""
     from ophthalmo.keratoconus.indices import compute_indices
     from ophthalmo.keratoconus.io import load_case
 
     case = load_case(args.case)
     ind = compute_indices(
-        case.axial_d, mm_per_px=case.mm_per_px, eye=case.eye, srax_variant=args.srax_variant
+        case.axial_d,
+        mm_per_px=case.mm_per_px,
+        eye=case.eye,
+        srax_variant=args.srax_variant,
+        tangential_d=case.tangential_d,
     )
     if args.json:
         print_json({"case": str(args.case), **ind})

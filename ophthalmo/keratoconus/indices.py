@@ -18,10 +18,24 @@ Definitions (docs/keratoconus.md §2), all on the axial map in the display-grid 
   The classic variant ``"horizontal"`` splits above/below the horizontal instead.
 - **KISA %** = central K × |I-S| × AST × SRAX × 100 / 300 (|I-S| so that a superior cone is
   not scored negative).
+- **CLMI** (Cone Location and Magnitude Index; Mahmoud et al., Cornea 2008, as implemented in
+  SmartKC's ``metrics.clmi_ppk``), on the axial and, if given, the tangential map: within the
+  central 8 mm, C1 is the 2 mm-diameter circle of highest mean power (centres on a 0.1 mm
+  grid, circles clipped to the valid zone and kept when at least half covered);
+  M1 = mean inside C1 − mean of the rest of the 8 mm zone; C2 is the circle diametrically
+  opposite (centre −C1) with M2 likewise; CLMI = M1 − M2 when C1's centre is ≥ 1 mm from the
+  vertex, else M1 − (distance / 1 mm) · M2. The cone location is C1's centre (x, y in the
+  display frame); candidates tied within 0.01 D (a sphere) resolve to the one nearest their
+  centroid. C1 is the steepest 2 mm zone, not the protrusion's apex: on simulated Gaussian
+  cones it lies up to ~0.7 mm peripheral to the apex on the axial map and ~0.2–0.45 mm
+  central to it on the tangential map (the axial map displaces a cone outward). The PPK
+  logistic model is not included: its coefficients could not be checked against the paper.
 
 Screening thresholds (Rabinowitz; Rabinowitz & Rasheed 1999): central K > 47.2 D,
 I-S > 1.4 D, SRAX > 21°, KISA % 60–100 suspect and > 100 keratoconus. See
-:func:`rule_classify` for how they combine.
+:func:`rule_classify` for how they combine; its opt-in ``use_clmi`` adds the axial-CLMI
+cut-off 1.82 D (best ROC cut-off for keratoconus versus refractive-surgery candidates,
+Semin. Ophthalmol. 31(3):203–209, 2016).
 """
 
 from __future__ import annotations
@@ -31,6 +45,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from scipy.ndimage import map_coordinates
+from scipy.signal import fftconvolve
 
 __all__ = [
     "INDEX_KEYS",
@@ -39,6 +54,8 @@ __all__ = [
     "KISA_KC_PCT",
     "KISA_SUSPECT_PCT",
     "SRAX_THRESHOLD_DEG",
+    "CLMI_AXIAL_KC_D",
+    "cone_location_magnitude",
     "compute_indices",
     "rule_classify",
     "sample_polar",
@@ -65,6 +82,12 @@ KISA_KC_PCT = 100.0
 #: SRAX only counts on its own when there is enough astigmatism to define an axis.
 SRAX_MIN_AST_D = 1.0
 SRAX_VARIANTS = ("perpendicular-to-steep-axis", "horizontal")
+#: Axial CLMI above which the opt-in rule calls keratoconus (Semin. Ophthalmol. 2016).
+CLMI_AXIAL_KC_D = 1.82
+_CLMI_ZONE_RADIUS_MM = 4.0
+_CLMI_CIRCLE_RADIUS_MM = 1.0
+_CLMI_STEP_MM = 0.1
+_CLMI_TIE_D = 0.01
 
 
 def _check_map(axial_d: np.ndarray, mm_per_px: float) -> np.ndarray:
@@ -182,14 +205,80 @@ def _srax(a: np.ndarray, mm_per_px: float, steep_axis: float, variant: str) -> f
     return float(180.0 - between)
 
 
+def cone_location_magnitude(map_d: np.ndarray, *, mm_per_px: float) -> dict:
+    """CLMI and cone location of one power map (see the module docstring).
+
+    The map is resampled bilinearly on a 0.1 mm grid over the central 8 mm, so results do
+    not depend on the input spacing. Undefined parts (too little valid zone, an opposite
+    circle hidden by the lids) are NaN, never an error.
+
+    Returns
+    -------
+    dict
+        ``clmi_d, m1_d, m2_d, x_mm, y_mm, dist_mm`` (x to the examiner's right, y superior).
+    """
+    nan = float("nan")
+    out = {"clmi_d": nan, "m1_d": nan, "m2_d": nan, "x_mm": nan, "y_mm": nan, "dist_mm": nan}
+    a = np.asarray(map_d, dtype=float)
+    step, zone_r, circ_r = _CLMI_STEP_MM, _CLMI_ZONE_RADIUS_MM, _CLMI_CIRCLE_RADIUS_MM
+    half = int(round(zone_r / step))
+    u = np.arange(-half, half + 1) * step
+    gx, gy = np.meshgrid(u, -u)  # row 0 superior, as the display grid
+    c = (a.shape[0] - 1) / 2.0
+    vals = map_coordinates(a, [c - gy / mm_per_px, c + gx / mm_per_px], order=1, cval=np.nan)
+    rr = np.hypot(gx, gy)
+    in_zone = rr <= zone_r + 1e-9
+    zone = in_zone & np.isfinite(vals)
+    if zone.sum() < 0.25 * in_zone.sum():
+        return out
+    k = int(round(circ_r / step))
+    ky, kx = np.mgrid[-k : k + 1, -k : k + 1]
+    disk = (np.hypot(kx, ky) <= k + 1e-9).astype(float)
+    v0 = np.where(zone, vals, 0.0)
+    s_in = fftconvolve(v0, disk, mode="same")
+    n_in = np.rint(fftconvolve(zone.astype(float), disk, mode="same"))
+    s_all, n_all = float(v0.sum()), float(zone.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_in = s_in / n_in
+        mean_out = (s_all - s_in) / (n_all - n_in)
+    cand = in_zone & (n_in >= 0.5 * disk.sum()) & (n_all - n_in > 0)
+    if not cand.any():
+        return out
+    best = float(np.max(mean_in[cand]))
+    tied = cand & (mean_in >= best - _CLMI_TIE_D)
+    # Ties (a rotationally symmetric map): the tied centre nearest the tied centroid.
+    cx, cy = float(gx[tied].mean()), float(gy[tied].mean())
+    d2 = np.where(tied, (gx - cx) ** 2 + (gy - cy) ** 2, np.inf)
+    i, j = np.unravel_index(int(np.argmin(d2)), d2.shape)
+    m1 = float(mean_in[i, j] - mean_out[i, j])
+    i2, j2 = 2 * half - i, 2 * half - j  # the grid is symmetric: −(x, y)
+    m2 = float(mean_in[i2, j2] - mean_out[i2, j2]) if n_in[i2, j2] > 0 else nan
+    dist = float(rr[i, j])
+    weight = 1.0 if dist >= circ_r else dist / circ_r
+    if weight == 0.0:
+        clmi = m1
+    else:
+        clmi = m1 - weight * m2 if np.isfinite(m2) else nan
+    out.update(
+        clmi_d=float(clmi),
+        m1_d=m1,
+        m2_d=m2,
+        x_mm=round(float(gx[i, j]), 6),
+        y_mm=round(float(gy[i, j]), 6),
+        dist_mm=dist,
+    )
+    return out
+
+
 def compute_indices(
     axial_d: np.ndarray,
     *,
     mm_per_px: float,
     eye: str,
     srax_variant: str = "perpendicular-to-steep-axis",
+    tangential_d: np.ndarray | None = None,
 ) -> dict:
-    """Sim-K, central K, I-S, SRAX, KISA % and the rule-based class of an axial map.
+    """Sim-K, central K, I-S, SRAX, KISA %, CLMI and the rule-based class of an axial map.
 
     Parameters
     ----------
@@ -200,13 +289,20 @@ def compute_indices(
     eye : {"OD", "OS"}
         Laterality (recorded; the indices are laterality-symmetric by construction).
     srax_variant : {"perpendicular-to-steep-axis", "horizontal"}
+    tangential_d : ndarray (N, N), optional
+        Tangential power on the same grid, for the tangential CLMI.
 
     Returns
     -------
     dict
         ``simk_k1_d, simk_k2_d, simk_axis_deg`` (steep axis), ``simk_k2_axis_deg, ast_d,
         central_k_d, i_s_d, srax_deg, srax_variant, kisa_pct, rule_class, eye,
-        i_s_fallback_points``.
+        i_s_fallback_points``; and the cone indices ``clmi_axial_d, clmi_tangential_d``
+        ``cone_x_mm, cone_y_mm, cone_dist_mm`` (C1 on the axial map),
+        ``cone_tangential_x_mm, cone_tangential_y_mm, cone_tangential_dist_mm`` (C1 on the
+        tangential map; the tangential values are NaN without ``tangential_d``) and
+        ``rule_class_clmi`` (:func:`rule_classify` with ``use_clmi=True``). ``rule_class``
+        is the default rule, unchanged by the cone indices.
     """
     a = _check_map(axial_d, mm_per_px)
     eye_u = str(eye).strip().upper()
@@ -243,6 +339,25 @@ def compute_indices(
     out["rule_class"] = rule_classify(
         central_k_d=central_k, i_s_d=i_s, srax_deg=srax, kisa_pct=kisa, ast_d=ast
     )
+    cone = cone_location_magnitude(a, mm_per_px=mm_per_px)
+    nan = float("nan")
+    cone_t = {"clmi_d": nan, "x_mm": nan, "y_mm": nan, "dist_mm": nan}
+    if tangential_d is not None:
+        t = np.asarray(tangential_d, dtype=float)
+        if t.shape != a.shape:
+            raise ValueError(f"tangential map shape {t.shape} != axial map shape {a.shape}")
+        cone_t = cone_location_magnitude(t, mm_per_px=mm_per_px)
+    out.update(
+        clmi_axial_d=cone["clmi_d"],
+        clmi_tangential_d=cone_t["clmi_d"],
+        cone_x_mm=cone["x_mm"],
+        cone_y_mm=cone["y_mm"],
+        cone_dist_mm=cone["dist_mm"],
+        cone_tangential_x_mm=cone_t["x_mm"],
+        cone_tangential_y_mm=cone_t["y_mm"],
+        cone_tangential_dist_mm=cone_t["dist_mm"],
+    )
+    out["rule_class_clmi"] = rule_classify(out, use_clmi=True)
     return out
 
 
@@ -254,11 +369,16 @@ def rule_classify(
     kisa_pct: float = float("nan"),
     srax_deg: float = float("nan"),
     ast_d: float = float("nan"),
+    clmi_axial_d: float = float("nan"),
+    use_clmi: bool = False,
 ) -> str:
     """Non-learned screening class from the literature thresholds.
 
     Give the indices as keywords, or as one mapping (e.g. the dict of
     :func:`compute_indices`; keywords then override its values).
+
+    With ``use_clmi=True`` (opt-in; the default rule is unchanged) an axial CLMI above
+    :data:`CLMI_AXIAL_KC_D` (1.82 D) also makes ``"keratoconus"``.
 
     - ``"keratoconus"``: KISA % > 100, or central K > 47.2 D together with I-S > 1.4 D;
     - ``"suspect"``: KISA % ≥ 60, or central K > 47.2 D, or I-S > 1.4 D, or SRAX > 21° with
@@ -273,11 +393,13 @@ def rule_classify(
             "kisa_pct": kisa_pct,
             "srax_deg": srax_deg,
             "ast_d": ast_d,
+            "clmi_axial_d": clmi_axial_d,
         }
         merged = {k: float(indices.get(k, float("nan"))) for k in given}
         merged.update({k: v for k, v in given.items() if np.isfinite(v)})
         central_k_d, i_s_d, kisa_pct = merged["central_k_d"], merged["i_s_d"], merged["kisa_pct"]
         srax_deg, ast_d = merged["srax_deg"], merged["ast_d"]
+        clmi_axial_d = merged["clmi_axial_d"]
     if not np.isfinite(central_k_d):
         raise ValueError("central K is undefined; the eye cannot be classified")
 
@@ -287,6 +409,8 @@ def rule_classify(
     steep = gt(central_k_d, CENTRAL_K_THRESHOLD_D)
     asym = gt(i_s_d, I_S_THRESHOLD_D)
     if gt(kisa_pct, KISA_KC_PCT) or (steep and asym):
+        return "keratoconus"
+    if use_clmi and gt(clmi_axial_d, CLMI_AXIAL_KC_D):
         return "keratoconus"
     skew = gt(srax_deg, SRAX_THRESHOLD_DEG) and bool(np.isfinite(ast_d) and ast_d >= SRAX_MIN_AST_D)
     if (np.isfinite(kisa_pct) and kisa_pct >= KISA_SUSPECT_PCT) or steep or asym or skew:

@@ -10,13 +10,15 @@ K1 is the flatter meridian there), ``N° Anelli`` rings and ``N° Semimeridiani`
 semi-meridians, then rings × semi-meridians radial distances ρ (mm) ring by ring, then the
 same number of elevations (mm, the CSO sign is negative into the eye), decimal commas,
 missing points coded −1 or −1000. :func:`cso_to_case` turns one into a raw-map case through a
-degree-8 Zernike fit of the measured points.
+degree-8 Zernike fit of the measured points; :func:`cso_simk` computes a device-style
+(keratometric) Sim-K directly from the ring points, to report beside the map-based one.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,9 @@ import numpy as np
 __all__ = [
     "Case",
     "CsoExam",
+    "DeviceSimK",
     "Elevation",
+    "cso_simk",
     "cso_to_case",
     "load_case",
     "load_elevation",
@@ -339,3 +343,135 @@ def cso_to_case(
     mask = np.hypot(gx, gy) <= np.minimum(limit, fit.radius)
     axial, tangential = maps_from_zernike(fit, size=size, mm_per_px=mm_per_px, valid_mask=mask)
     return Case(axial, tangential, float(mm_per_px), exam.eye)
+
+
+# ------------------------------------------------------------------- device-style Sim-K
+
+
+@dataclass(frozen=True)
+class DeviceSimK:
+    """Keratometric Sim-K from Placido ring data (see :func:`cso_simk`).
+
+    Attributes
+    ----------
+    k_steep_d, k_steep_axis_deg, k_flat_d, k_flat_axis_deg : float
+        Steep and flat meridians (D, TABO degrees); the flat one is perpendicular.
+    ast_d : float
+        ``k_steep_d − k_flat_d``.
+    ring : float
+        The (fractional, 1-based) ring used: where the mean reflection angle of the rings
+        matches the zone on the reference sphere.
+    reflection_sin_spread : float
+        Standard deviation over semi-meridians of ``sin θ_n`` on that ring (θ_n the angle of
+        the surface normal to the instrument axis): near 0 when, as for a Placido disk, each
+        mire reflects at one fixed angle.
+    """
+
+    k_steep_d: float
+    k_steep_axis_deg: float
+    k_flat_d: float
+    k_flat_axis_deg: float
+    ast_d: float
+    ring: float
+    reflection_sin_spread: float
+
+
+def _ring_slopes(rho: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """dz/dρ at every ring point: three-point differences on the uneven ring spacing.
+
+    The vertex (ρ = 0, z = 0) is prepended to every semi-meridian; a point with a missing
+    neighbour gets NaN (the outermost measured ring gets a one-sided difference).
+    """
+    zeros = np.zeros((1, rho.shape[1]))
+    r = np.vstack([zeros, rho, np.full_like(zeros, np.nan)])
+    h = np.vstack([zeros, z, np.full_like(zeros, np.nan)])
+    h1 = r[1:-1] - r[:-2]
+    h2 = r[2:] - r[1:-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        central = (h1**2 * h[2:] - h2**2 * h[:-2] + (h2**2 - h1**2) * h[1:-1]) / (
+            h1 * h2 * (h1 + h2)
+        )
+        backward = (h[1:-1] - h[:-2]) / h1
+    return np.where(np.isfinite(central), central, backward)
+
+
+def cso_simk(
+    exam: CsoExam,
+    *,
+    zone_diameter_mm: float = 3.0,
+    reference_radius_mm: float = 7.8,
+) -> DeviceSimK:
+    """Device-style Sim-K from the ring data: a simulated keratometer on the Placido mires.
+
+    A keratometer measures a meridian's radius from the size of a mire's image between two
+    opposite reflection points, ``r = 2 d h' / h``; with a Placido disk each ring reflects
+    at a fixed angle θ_n of the surface normal, so the axial radius of a ring point is
+    ``ρ / sin θ_n`` and the meridian radius is the **mean of the two semi-meridians' axial
+    radii** (not the mean of their powers), K = 337.5 / radius. The mire is fixed, not the
+    zone: it is the (interpolated) ring that reflects on the ``zone_diameter_mm`` diameter
+    of a ``reference_radius_mm`` sphere (3 mm on 7.8 mm, 43.27 D), so on a steep cone it
+    samples closer to the vertex, as a keratometer does. Slopes come from the exported
+    elevations along each semi-meridian (no fit, no levelling); the steep axis from the
+    second harmonic of the meridional profile, as in
+    :func:`ophthalmo.keratoconus.indices.compute_indices`.
+
+    On the six rPACI exports this agrees with the device header within 0.25 D on both
+    meridians, K01 included (datasets/rpaci-cso.md); it is our reconstruction of the
+    device's method, not a vendor-documented algorithm.
+    """
+    if not (0 < zone_diameter_mm < 2 * reference_radius_mm):
+        raise ValueError(
+            f"zone_diameter_mm must be in (0, 2 × reference radius), got {zone_diameter_mm!r}"
+        )
+    n_semi = exam.rho_mm.shape[1]
+    if n_semi % 2:
+        raise ValueError(f"{exam.path}: an odd number of semi-meridians ({n_semi})")
+    slope = _ring_slopes(exam.rho_mm, exam.z_mm)
+    sin_n = slope / np.sqrt(1.0 + slope**2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_axial = np.where(sin_n > 0, exam.rho_mm / sin_n, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing outer rings
+        mean_sin = np.nanmean(sin_n, axis=1)
+    target = 0.5 * zone_diameter_mm / reference_radius_mm
+    ok = np.flatnonzero(np.isfinite(mean_sin))
+    above = ok[mean_sin[ok] >= target]
+    if above.size == 0 or above[0] == 0 or not np.isfinite(mean_sin[above[0] - 1]):
+        raise ValueError(
+            f"{exam.path}: no pair of measured rings brackets the {zone_diameter_mm} mm zone"
+        )
+    hi = int(above[0])
+    lo = hi - 1
+    w = (target - mean_sin[lo]) / (mean_sin[hi] - mean_sin[lo])
+    radius = (1.0 - w) * r_axial[lo] + w * r_axial[hi]
+    if np.isnan(radius).mean() > 0.25:
+        raise ValueError(
+            f"{exam.path}: the rings at the {zone_diameter_mm} mm zone are "
+            f"{100 * np.isnan(radius).mean():.0f}% missing"
+        )
+    half = n_semi // 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        meridian_r = np.nanmean(np.stack([radius[:half], radius[half:]]), axis=0)
+    angles = exam.angles_deg[:half]
+    good = np.isfinite(meridian_r)
+    meridian_r = np.interp(angles, angles[good], meridian_r[good], period=180.0)
+    k = 337.5 / meridian_r
+    theta = np.deg2rad(2.0 * angles)
+    axis = float(
+        0.5 * np.rad2deg(np.arctan2(np.mean(k * np.sin(theta)), np.mean(k * np.cos(theta))))
+    )
+    axis %= 180.0
+    k_steep = float(np.interp(axis, angles, k, period=180.0))
+    k_flat = float(np.interp((axis + 90.0) % 180.0, angles, k, period=180.0))
+    if k_flat > k_steep:
+        k_steep, k_flat, axis = k_flat, k_steep, (axis + 90.0) % 180.0
+    return DeviceSimK(
+        k_steep_d=k_steep,
+        k_steep_axis_deg=axis,
+        k_flat_d=k_flat,
+        k_flat_axis_deg=(axis + 90.0) % 180.0,
+        ast_d=k_steep - k_flat,
+        ring=float(lo + 1 + w),
+        reflection_sin_spread=float(np.nanstd((1.0 - w) * sin_n[lo] + w * sin_n[hi])),
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ophthalmo.keratoconus.indices import compute_indices
-from ophthalmo.keratoconus.io import cso_to_case, read_cso
+from ophthalmo.keratoconus.indices import CLMI_AXIAL_KC_D, compute_indices
+from ophthalmo.keratoconus.io import cso_simk, cso_to_case, read_cso
 
 FILES = ("N01", "N02", "S01", "K01", "K02", "K03")
 
@@ -24,7 +24,9 @@ def exams(request):
         out[name] = (
             exam,
             case,
-            compute_indices(case.axial_d, mm_per_px=case.mm_per_px, eye=case.eye),
+            compute_indices(
+                case.axial_d, mm_per_px=case.mm_per_px, eye=case.eye, tangential_d=case.tangential_d
+            ),
         )
     return out
 
@@ -51,11 +53,34 @@ def test_simk_agrees_with_the_device_header(exams):
             d = abs((ind["simk_axis_deg"] - exam.header_k_steep_axis_deg + 90) % 180 - 90)
             assert d < 10, name
     assert abs(exams["K01"][2]["simk_k1_d"] - exams["K01"][0].header_k_steep_d) < 1.5
+    # The documented K01 finding: the map-based mean *power* on the 3 mm ring is ~5 D flatter
+    # than the device's flat K (the two semi-meridians there are ~33 D and ~60 D).
+    assert exams["K01"][2]["simk_k2_d"] - exams["K01"][0].header_k_flat_d > 3.0
+
+
+def test_device_style_simk_agrees_with_the_header_on_all_six(exams):
+    # The keratometric Sim-K from the ring data (io.cso_simk: a fixed mire, meridian radius =
+    # mean of the semi-meridian radii) matches the device on all six, K01 included.
+    for name in FILES:
+        exam = exams[name][0]
+        sim = cso_simk(exam)
+        assert abs(sim.k_steep_d - exam.header_k_steep_d) < 0.5, name
+        assert abs(sim.k_flat_d - exam.header_k_flat_d) < 0.5, name
+        if sim.ast_d >= 1.0:
+            d = abs((sim.k_steep_axis_deg - exam.header_k_steep_axis_deg + 90) % 180 - 90)
+            assert d < 10, name
+        assert sim.reflection_sin_spread < 0.005, name  # each mire reflects at one angle
+        assert 7.0 < sim.ring < 8.5, name
+    k01 = cso_simk(exams["K01"][0])
+    assert abs(k01.k_flat_d - exams["K01"][0].header_k_flat_d) < 0.25
+    # The zone shrinks on the steep cone: K01's mire sits at a smaller mean radius.
+    zone = {n: np.nanmean(exams[n][0].rho_mm[7]) for n in ("N01", "K01")}
+    assert zone["K01"] < zone["N01"] - 0.15
 
 
 def test_keratoconus_eyes_rank_above_normals(exams):
-    # K02 is the exception (datasets/rpaci-cso.md): a centrally flat (38.6 D) cornea whose
-    # steepening is peripheral-temporal, outside the zones where I-S and SRAX look.
+    # On KISA and I-S K02 is the exception (datasets/rpaci-cso.md): a centrally flat (38.6 D)
+    # cornea steepening towards the periphery, outside the zones where I-S and SRAX look.
     for kc in ("K01", "K03"):
         ind = exams[kc][2]
         for n in ("N01", "N02"):
@@ -63,6 +88,46 @@ def test_keratoconus_eyes_rank_above_normals(exams):
             assert ind["i_s_d"] > exams[n][2]["i_s_d"] + 1.4, (kc, n)
         assert ind["rule_class"] == "keratoconus", kc
     assert exams["N01"][2]["rule_class"] == "normal"
+    k02 = exams["K02"][2]
+    assert k02["kisa_pct"] < exams["N02"][2]["kisa_pct"] and k02["rule_class"] == "normal"
+
+
+def test_all_three_keratoconus_eyes_rank_above_normals_on_clmi(exams):
+    for key in ("clmi_axial_d", "clmi_tangential_d"):
+        normal_max = max(exams[n][2][key] for n in ("N01", "N02"))
+        for kc in ("K01", "K02", "K03"):
+            assert exams[kc][2][key] > normal_max, (kc, key)
+    # K01 and K03 pass the literature cut-off; K02 (1.3 D) does not, and its C1 lies at the
+    # superior edge of the measured zone: a generally steepening periphery, not a focal cone.
+    for kc in ("K01", "K03"):
+        assert exams[kc][2]["clmi_axial_d"] > CLMI_AXIAL_KC_D
+        assert exams[kc][2]["cone_y_mm"] < 0 and exams[kc][2]["rule_class_clmi"] == "keratoconus"
+    k02 = exams["K02"][2]
+    assert k02["clmi_axial_d"] < CLMI_AXIAL_KC_D
+    assert k02["cone_dist_mm"] > 3.0 and k02["cone_y_mm"] > 3.0
+    for n in ("N01", "N02"):
+        assert exams[n][2]["clmi_axial_d"] < 0.5 and exams[n][2]["rule_class_clmi"] != "keratoconus"
+
+
+def test_import_cso_reports_device_style_simk_and_cone(run_cli, shared_data, tmp_path):
+    import json
+
+    src = shared_data / "rpaci-cso" / "K01.txt"
+    code, out, err = run_cli(
+        "kc", "import-cso", str(src), "--out", str(tmp_path / "k01.npz"), "--json"
+    )
+    assert code == 0, err
+    res = json.loads(out)
+    assert abs(res["diff_device_k_steep_d"]) < 0.5 and abs(res["diff_device_k_flat_d"]) < 0.5
+    assert res["diff_k_flat_d"] > 3.0  # the map-based Sim-K, reported beside it
+    assert res["clmi_axial_d"] > CLMI_AXIAL_KC_D and res["rule_class_clmi"] == "keratoconus"
+    code, out, err = run_cli("kc", "indices", str(tmp_path / "k01.npz"), "--json")
+    assert code == 0, err
+    ind = json.loads(out)
+    assert ind["clmi_tangential_d"] == pytest.approx(res["clmi_tangential_d"])
+    assert ind["cone_y_mm"] == pytest.approx(res["cone_y_mm"])
+    code, out, err = run_cli("kc", "indices", str(tmp_path / "k01.npz"))
+    assert code == 0 and "CLMI axial" in out and "cone (axial)" in out
 
 
 def test_levelled_fit_has_no_vertex_singularity(exams):

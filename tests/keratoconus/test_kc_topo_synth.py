@@ -182,6 +182,8 @@ def test_commands_end_to_end(run_cli, tmp_path, cohorts):
         assert key in ind
     assert ind["simk_k1_d"] == pytest.approx(337.5 / 7.6, abs=0.05)
     assert abs(ind["simk_axis_deg"] - 80.0) < 1.0
+    # Regular astigmatism has no cone: C1 and the opposite C2 both lie on the steep meridian.
+    assert abs(ind["clmi_axial_d"]) < 0.5 and abs(ind["clmi_tangential_d"]) < 0.5
     code, out, err = run_cli(
         "kc",
         "maps",
