@@ -74,6 +74,85 @@ def test_label_band_skip_with_tied_and_boundary_labels(scope):
         assert len(pairs) > 0
 
 
+def _smooth_pulses(rng, n_win=150, n=120):
+    """Band-limited windows (no white noise): the compressed correlation screen applies."""
+    t = np.arange(n) / 30.0
+    f = rng.uniform(1.0, 1.3, n_win)[:, None]
+    ph = rng.uniform(0, 2 * np.pi, n_win)[:, None]
+    amp2 = rng.uniform(0.2, 0.5, n_win)[:, None]
+    raw = np.sin(2 * np.pi * f * t + ph) + amp2 * np.sin(4 * np.pi * f * t + 2 * ph)
+    raw += 0.02 * np.sin(2 * np.pi * 0.2 * t + rng.uniform(0, 6, n_win)[:, None])
+    return raw, rng.uniform(90, 170, n_win), rng.integers(0, 5, n_win)
+
+
+def test_compressed_screen_bound_holds():
+    from ppg.mvm import _screen_features, zscore_windows
+
+    rng = np.random.default_rng(4)
+    raw, _, _ = _smooth_pulses(rng)
+    z = zscore_windows(raw)
+    feats, resid = _screen_features(z)
+    assert feats.shape[1] < z.shape[1] // 2  # compression is used on smooth windows
+    exact = z @ z.T
+    approx = feats.astype(np.float64) @ feats.astype(np.float64).T
+    bound = np.sqrt(np.outer(resid, resid)) + 1e-6 * z.shape[1]  # + float32 rounding
+    assert np.all(np.abs(exact - approx) <= bound)
+    # White noise spreads energy over every coefficient: the plain windows are used.
+    noisy = zscore_windows(raw + rng.normal(0, 0.3, raw.shape))
+    feats_noisy, resid_noisy = _screen_features(noisy)
+    assert feats_noisy.shape[1] == z.shape[1] and not resid_noisy.any()
+
+
+@pytest.mark.parametrize("scope", ["all", "inter", "intra"])
+def test_compressed_screen_identical_to_reference(scope, monkeypatch):
+    # A thin float32 margin, so that the bound on what the compression leaves out (not the
+    # margin) is what keeps pairs near the correlation threshold.
+    monkeypatch.setattr("ppg.mvm._SCREEN_MARGIN", 2e-5)
+    rng = np.random.default_rng(8)
+    raw, y, g = _smooth_pulses(rng)
+    mv, pairs = reference_mvm(raw, y, g, scope=scope, dist_threshold=0.5)
+    res = multivalued_mapping(
+        raw, y, groups=g, scope=scope, dist_threshold=0.5, block_size=40, show_progress=False
+    )
+    assert len(pairs) > 0
+    np.testing.assert_array_equal(res.multivalued, mv)
+    assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
+
+
+def test_compressed_screen_decides_pairs_at_the_threshold(monkeypatch):
+    # Windows on a circle of two smooth shapes plus a small high-frequency part that the
+    # compressed screen leaves out: pairwise correlations fill [-1, 1] densely, many within
+    # the left-out energy of 0.9, and a large distance threshold makes the correlation test
+    # decide every collision. Dropping the bound (in the cut or the float64 band) loses or
+    # adds pairs here.
+    monkeypatch.setattr("ppg.mvm._SCREEN_MARGIN", 2e-5)
+    from ppg.mvm import _screen_features
+
+    n, n_win = 128, 160
+    t = np.arange(n) / n
+    u = np.cos(2 * np.pi * 1.3 * t)
+    v = np.sin(2 * np.pi * 2.1 * t + 0.4)
+    w = np.cos(2 * np.pi * 45 * t + 0.3)  # far beyond the kept coefficients
+    basis = [b - b.mean() for b in (u, v, w)]
+    rng = np.random.default_rng(2)
+    theta = rng.uniform(0, 2 * np.pi, n_win)
+    eps = rng.uniform(-0.02, 0.02, n_win)
+    raw = (
+        np.cos(theta)[:, None] * basis[0] / np.linalg.norm(basis[0])
+        + np.sin(theta)[:, None] * basis[1] / np.linalg.norm(basis[1])
+        + eps[:, None] * basis[2] / np.linalg.norm(basis[2])
+    )
+    y = rng.uniform(0, 100, n_win)
+    feats, resid = _screen_features((raw - raw.mean(1, keepdims=True)) / raw.std(1)[:, None])
+    assert feats.shape[1] < n // 2 and resid.max() > 0
+    mv, pairs = reference_mvm(raw, y, dist_threshold=50.0, label_threshold=1.0)
+    res = multivalued_mapping(
+        raw, y, dist_threshold=50.0, label_threshold=1.0, block_size=64, show_progress=False
+    )
+    assert len(pairs) > 100
+    assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
+
+
 def test_block_size_and_torch_device_do_not_change_counts():
     rng = np.random.default_rng(5)
     raw, y, g = _pulses(rng, n_win=90)
