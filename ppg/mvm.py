@@ -325,11 +325,11 @@ def _fft_tol(norm_a: np.ndarray, norm_b: np.ndarray, size: int) -> np.ndarray:
 
 
 def _align_lags(
-    shifted_a: np.ndarray, conj_b: np.ndarray, tol: np.ndarray, z, i, j, size: int
+    prod: np.ndarray, tol: np.ndarray, z, i, j, size: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lags of ``np.correlate(z[i[p]], z[j[p]], 'same')``'s argmax per pair (via the FFT).
 
-    Returns ``(lag, value)``: ``value`` is the float32 FFT correlation at ``lag`` (within
+    ``prod`` holds ``shifted[i] * conj[j]`` (see :func:`_spectra`); it is overwritten. Returns ``(lag, value)``: ``value`` is the float32 FFT correlation at ``lag`` (within
     ``tol``, the per-pair :func:`_fft_tol`, of the exact one), NaN for rows redone with
     ``np.correlate``.
 
@@ -340,10 +340,10 @@ def _align_lags(
     """
     p, n = i.size, z.shape[1]
     h = n // 2
-    # shifted_a carries the shift by h (see _spectra): the first n points are the lags
+    # The shift by h is in the spectra (see _spectra): the first n points are the lags
     # -h .. n-h-1.
     # The product is a temporary, so the FFT may work in place.
-    values = sfft.irfft(shifted_a * conj_b, size, axis=1, overwrite_x=True)[:, :n]
+    values = sfft.irfft(prod, size, axis=1, overwrite_x=True)[:, :n]
     rows = np.arange(p)
     best = np.argmax(values, axis=1)
     top = values[rows, best]
@@ -504,10 +504,16 @@ def _test_candidates(
     by_first = np.argsort(ii, kind="stable")
     ii, jj = ii[by_first], jj[by_first]
 
+    # Gather buffers reused by every chunk (fresh ones cost page faults on each chunk).
+    buf_a = np.empty((_CHUNK, spec_shifted.shape[1]), dtype=spec_shifted.dtype)
+    buf_b = np.empty_like(buf_a)
+
     def chunk(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i, j = ii[start : start + _CHUNK], jj[start : start + _CHUNK]
         tol = _fft_tol(norm[i], norm[j], size)
-        lag, zcorr = _align_lags(spec_shifted[i], spec_conj[j], tol, z, i, j, size)
+        prod = np.take(spec_shifted, i, axis=0, out=buf_a[: i.size])
+        prod *= np.take(spec_conj, j, axis=0, out=buf_b[: i.size])
+        lag, zcorr = _align_lags(prod, tol, z, i, j, size)
         # Drop the pairs that surely fail; the literal distance decides the others.
         may = stats.may_pass(i, j, lag, zcorr, tol, dist_threshold)
         return i[may], j[may], lag[may]
