@@ -226,16 +226,22 @@ def _screen_features(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = z.shape[1]
     if n < 32:
         return np.ascontiguousarray(z, dtype=np.float32), np.zeros(len(z))
-    d = sfft.dct(z, type=2, norm="ortho", axis=1)
+    # float32 DCT: its rounding (~1e-7 of a window's norm per coefficient) is far below the
+    # screen margin, and the left-out energies get a matching slack below.
+    d = sfft.dct(z.astype(np.float32), type=2, norm="ortho", axis=1)
     energy = np.einsum("ij,ij->i", z, z)
-    left = energy[:, None] - np.cumsum(d * d, axis=1)  # energy beyond k + 1 coefficients
+    step, top = 8, (n // 2) // 8 * 8
+    # Energy per group of 8 coefficients (accumulated in float64), then cumulated.
+    groups = d[:, :top].reshape(len(d), top // step, step)
+    kept = np.cumsum(np.einsum("ijk,ijk->ij", groups, groups, dtype=np.float64), axis=1)
+    left = energy[:, None] - kept  # energy beyond the first 8, 16, ... coefficients
     worst = (left / energy[:, None]).max(axis=0)
-    for k in range(8, n // 2 + 1, 8):
-        if worst[k - 1] <= _SCREEN_RESIDUAL:
-            # Rounding of the energies is ~1e-13 of a window's energy: a generous slack.
-            residual = np.maximum(left[:, k - 1], 0.0) + 1e-10 * energy
-            return np.ascontiguousarray(d[:, :k], dtype=np.float32), residual
-    return np.ascontiguousarray(z, dtype=np.float32), np.zeros(len(z))
+    fits = np.flatnonzero(worst <= _SCREEN_RESIDUAL)
+    if fits.size == 0:
+        return np.ascontiguousarray(z, dtype=np.float32), np.zeros(len(z))
+    k = step * (int(fits[0]) + 1)
+    residual = np.maximum(left[:, fits[0]], 0.0) + 1e-5 * energy
+    return np.ascontiguousarray(d[:, :k]), residual
 
 
 class _Matmul:
@@ -291,15 +297,13 @@ class _Matmul:
         return ii, jj, vals
 
 
-def _spectra(z: np.ndarray, *, zscored: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """float32 spectra of every z-scored window for the 'same'-mode cross-correlation.
+def _spectra(z: np.ndarray, *, zscored: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """float32 spectra of every window for the 'same'-mode cross-correlation.
 
-    Returns ``(shifted, conj, norm, size)``: ``irfft(shifted[a] * conj[b], size)`` holds the
-    'same'-mode correlation (lags ``-h .. n-h-1``, ``h = n // 2``) in its first ``n``
-    entries, in that order; ``norm`` is ``||z||`` per window (for :func:`_fft_tol`). The
-    shift by ``h`` is a phase factor applied once per window, so no per-pair reordering is
-    needed. Only those ``n`` lags must be free of
-    circular aliasing, which needs ``size >= max(n + h, 2n - h - 1)`` rather than
+    Returns ``(spec, norm, size)``: ``irfft(spec[a] * conj(spec[b]), size)`` is the circular
+    cross-correlation, lag ``L`` at index ``L mod size``; ``norm`` is ``||z||`` per window
+    (for :func:`_fft_tol`). Only the 'same'-mode lags ``-h .. n-h-1`` (``h = n // 2``) must be
+    free of circular aliasing, which needs ``size >= max(n + h, 2n - h - 1)`` rather than
     ``2n - 1`` (375 instead of 500 points for n = 250). float32 halves the memory traffic
     of the per-pair gathers and the inverse FFT; :func:`_align_lags` widens its near-tie
     test to float32 rounding.
@@ -308,11 +312,9 @@ def _spectra(z: np.ndarray, *, zscored: bool) -> tuple[np.ndarray, np.ndarray, n
     h = n // 2
     size = sfft.next_fast_len(max(n + h, 2 * n - h - 1), real=True)
     spec = sfft.rfft(z.astype(np.float32), size, axis=1)
-    phase = np.exp(-2j * np.pi * h * np.arange(spec.shape[1]) / size).astype(np.complex64)
     # A z-scored row (population SD) has norm sqrt(n) exactly; a caller's own z is measured.
     norm = np.full(len(z), np.sqrt(n)) if zscored else np.linalg.norm(z, axis=1)
-    shifted = spec * phase
-    return shifted, np.conj(spec, out=spec), norm, size
+    return spec, norm, size
 
 
 def _fft_tol(norm_a: np.ndarray, norm_b: np.ndarray, size: int) -> np.ndarray:
@@ -325,11 +327,12 @@ def _fft_tol(norm_a: np.ndarray, norm_b: np.ndarray, size: int) -> np.ndarray:
 
 
 def _align_lags(
-    prod: np.ndarray, tol: np.ndarray, z, i, j, size: int
+    prod: np.ndarray, tol: np.ndarray, z, i, j, size: int, out: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lags of ``np.correlate(z[i[p]], z[j[p]], 'same')``'s argmax per pair (via the FFT).
 
-    ``prod`` holds ``shifted[i] * conj[j]`` (see :func:`_spectra`); it is overwritten. Returns ``(lag, value)``: ``value`` is the float32 FFT correlation at ``lag`` (within
+    ``prod`` holds ``spec[i] * conj(spec[j])`` (see :func:`_spectra`); ``out`` is a float32
+    scratch buffer of at least ``(len(i), size)``. Returns ``(lag, value)``: ``value`` is the float32 FFT correlation at ``lag`` (within
     ``tol``, the per-pair :func:`_fft_tol`, of the exact one), NaN for rows redone with
     ``np.correlate``.
 
@@ -340,22 +343,26 @@ def _align_lags(
     """
     p, n = i.size, z.shape[1]
     h = n // 2
-    # The shift by h is in the spectra (see _spectra): the first n points are the lags
-    # -h .. n-h-1.
-    # The product is a temporary, so the FFT may work in place.
-    values = sfft.irfft(prod, size, axis=1, overwrite_x=True)[:, :n]
+    # Circular correlation: lag L at index L mod size. In 'same' order the lags -h .. -1
+    # (the last h points) come before 0 .. n-h-1 (the first n-h points).
+    circ = np.fft.irfft(prod, n=size, axis=1, out=out[:p])
+    neg, pos = circ[:, size - h :], circ[:, : n - h]
     rows = np.arange(p)
-    best = np.argmax(values, axis=1)
-    top = values[rows, best]
-    # Runner-up: blank the maximum out (values is a scratch array) and take the max again.
-    values[rows, best] = -np.inf
-    tie = values.max(axis=1) >= top - tol
-    out = best - h
+    best_neg = np.argmax(neg, axis=1) if h else np.zeros(p, dtype=np.int64)
+    best_pos = np.argmax(pos, axis=1)
+    top_neg = neg[rows, best_neg] if h else np.full(p, -np.inf, dtype=np.float32)
+    top_pos = pos[rows, best_pos]
+    first = top_neg >= top_pos  # np.argmax keeps the first maximum in lag order
+    lag = np.where(first, best_neg - h, best_pos)
+    top = np.where(first, top_neg, top_pos)
+    # A runner-up within the float32 error of the maximum could flip the argmax.
+    cut = (top - tol)[:, None]
+    close = (neg >= cut).sum(axis=1) + (pos >= cut).sum(axis=1)
     value = top.astype(np.float64)
-    for r in np.flatnonzero(tie):
-        out[r] = int(np.argmax(np.correlate(z[i[r]], z[j[r]], mode="same"))) - h
+    for r in np.flatnonzero(close > 1):
+        lag[r] = int(np.argmax(np.correlate(z[i[r]], z[j[r]], mode="same"))) - h
         value[r] = np.nan
-    return out, value
+    return lag, value
 
 
 def _distances(ra: np.ndarray, rb: np.ndarray, lag: np.ndarray) -> np.ndarray:
@@ -490,7 +497,7 @@ def _test_candidates(
     is what is reported.
     """
     n = z.shape[1]
-    spec_shifted, spec_conj, norm, size = spectra
+    spec, norm, size = spectra
     corr = c32.astype(np.float64)
     # The screen value may be off by float32 rounding (far below the margin) plus what the
     # compressed features leave out (sqrt(e_a e_b) / n, see _screen_features).
@@ -505,15 +512,17 @@ def _test_candidates(
     ii, jj = ii[by_first], jj[by_first]
 
     # Gather buffers reused by every chunk (fresh ones cost page faults on each chunk).
-    buf_a = np.empty((_CHUNK, spec_shifted.shape[1]), dtype=spec_shifted.dtype)
+    buf_a = np.empty((_CHUNK, spec.shape[1]), dtype=spec.dtype)
     buf_b = np.empty_like(buf_a)
+    buf_v = np.empty((_CHUNK, size), dtype=np.float32)
 
     def chunk(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i, j = ii[start : start + _CHUNK], jj[start : start + _CHUNK]
         tol = _fft_tol(norm[i], norm[j], size)
-        prod = np.take(spec_shifted, i, axis=0, out=buf_a[: i.size])
-        prod *= np.take(spec_conj, j, axis=0, out=buf_b[: i.size])
-        lag, zcorr = _align_lags(prod, tol, z, i, j, size)
+        prod = np.take(spec, i, axis=0, out=buf_a[: i.size])
+        other = np.take(spec, j, axis=0, out=buf_b[: i.size])
+        prod *= np.conj(other, out=other)
+        lag, zcorr = _align_lags(prod, tol, z, i, j, size, buf_v)
         # Drop the pairs that surely fail; the literal distance decides the others.
         may = stats.may_pass(i, j, lag, zcorr, tol, dist_threshold)
         return i[may], j[may], lag[may]
