@@ -297,24 +297,61 @@ class _Matmul:
         return ii, jj, vals
 
 
-def _spectra(z: np.ndarray, *, zscored: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """float32 spectra of every window for the 'same'-mode cross-correlation.
+@dataclass(frozen=True)
+class _Spectra:
+    """float32 spectra of every window and the lag range their inverse FFT covers.
 
-    Returns ``(spec, norm, size)``: ``irfft(spec[a] * conj(spec[b]), size)`` is the circular
-    cross-correlation, lag ``L`` at index ``L mod size``; ``norm`` is ``||z||`` per window
-    (for :func:`_fft_tol`). Only the 'same'-mode lags ``-h .. n-h-1`` (``h = n // 2``) must be
-    free of circular aliasing, which needs ``size >= max(n + h, 2n - h - 1)`` rather than
-    ``2n - 1`` (375 instead of 500 points for n = 250). float32 halves the memory traffic
-    of the per-pair gathers and the inverse FFT; :func:`_align_lags` widens its near-tie
-    test to float32 rounding.
+    ``irfft(spec[a] * conj(spec[b]), size)`` is the circular cross-correlation, lag ``L`` at
+    index ``L mod size``; the lags ``-neg .. pos - 1`` are free of circular aliasing. When
+    that is not all of the 'same'-mode range ``-h .. n-h-1`` (``full`` False), a lag outside
+    it can only be the argmax if its overlap energies allow a value as large as the best
+    one inside (Cauchy-Schwarz): ``drop_head`` / ``drop_tail`` are ``||z||^2`` minus the
+    energy of the first / last ``neg + 1`` samples, the most a shifted overlap can keep.
+    """
+
+    spec: np.ndarray
+    norm: np.ndarray
+    size: int
+    neg: int
+    pos: int
+    full: bool
+    drop_head: np.ndarray | None = None
+    drop_tail: np.ndarray | None = None
+
+
+def _lag_range(n: int) -> tuple[int, int, int]:
+    """``(size, neg, pos)`` of the full 'same'-mode search for windows of ``n`` samples."""
+    h = n // 2
+    return sfft.next_fast_len(max(n + h, 2 * n - h - 1), real=True), h, n - h
+
+
+def _spectra(z: np.ndarray, *, zscored: bool) -> _Spectra:
+    """Spectra for the lag search (see :class:`_Spectra`).
+
+    The full 'same'-mode range needs ``size >= max(n + h, 2n - h - 1)`` (375 points for
+    n = 250); look-alike windows align within a few samples, so the search covers lags up
+    to ``n // 5`` on a shorter transform (``size >= n + n // 5``: 300 points) and a pair
+    whose best lag might lie outside is searched again over the full range
+    (:func:`_full_lag_search`; about 2 % of pairs on real windows). float32 halves the
+    memory traffic of the per-pair gathers and the inverse FFT; :func:`_align_lags` widens
+    its near-tie test to float32 rounding.
     """
     n = z.shape[1]
-    h = n // 2
-    size = sfft.next_fast_len(max(n + h, 2 * n - h - 1), real=True)
-    spec = sfft.rfft(z.astype(np.float32), size, axis=1)
+    full_size, h, full_pos = _lag_range(n)
     # A z-scored row (population SD) has norm sqrt(n) exactly; a caller's own z is measured.
-    norm = np.full(len(z), np.sqrt(n)) if zscored else np.linalg.norm(z, axis=1)
-    return spec, norm, size
+    energy = np.full(len(z), float(n)) if zscored else np.einsum("ij,ij->i", z, z)
+    norm = np.sqrt(energy)
+    size = sfft.next_fast_len(n + n // 5, real=True)
+    lmax = size - n  # every lag in -lmax .. lmax is alias-free at this size
+    z32 = z.astype(np.float32)
+    if lmax + 1 >= h or size >= full_size:
+        return _Spectra(sfft.rfft(z32, full_size, axis=1), norm, full_size, h, full_pos, True)
+    k = lmax + 1
+    drop_head = energy - np.einsum("ij,ij->i", z[:, :k], z[:, :k])
+    drop_tail = energy - np.einsum("ij,ij->i", z[:, -k:], z[:, -k:])
+    return _Spectra(
+        sfft.rfft(z32, size, axis=1), norm, size, lmax, lmax + 1, False, drop_head, drop_tail
+    )
 
 
 def _fft_tol(norm_a: np.ndarray, norm_b: np.ndarray, size: int) -> np.ndarray:
@@ -326,15 +363,55 @@ def _fft_tol(norm_a: np.ndarray, norm_b: np.ndarray, size: int) -> np.ndarray:
     return 16 * np.finfo(np.float32).eps * (np.log2(size) + 2) * norm_a * norm_b
 
 
+def _best_lags(
+    circ: np.ndarray, neg: int, pos: int, size: int, tol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lag, top, unsure)`` over the lags ``-neg .. pos - 1`` of circular correlations.
+
+    In 'same' order the negative lags (the last ``neg`` points) come before ``0 .. pos - 1``
+    (the first ``pos`` points); np.argmax keeps the first maximum, and so does this.
+    ``unsure`` marks rows whose runner-up lies within ``tol`` of the maximum.
+    """
+    p = circ.shape[0]
+    rows = np.arange(p)
+    pos_part = circ[:, :pos]
+    best_pos = np.argmax(pos_part, axis=1)
+    top_pos = pos_part[rows, best_pos]
+    if neg:
+        neg_part = circ[:, size - neg :]
+        best_neg = np.argmax(neg_part, axis=1)
+        top_neg = neg_part[rows, best_neg]
+        first = top_neg >= top_pos
+        lag = np.where(first, best_neg - neg, best_pos)
+        top = np.where(first, top_neg, top_pos)
+        cut = (top - tol)[:, None]
+        close = (neg_part >= cut).sum(axis=1) + (pos_part >= cut).sum(axis=1)
+    else:
+        lag, top = best_pos, top_pos
+        close = (pos_part >= (top - tol)[:, None]).sum(axis=1)
+    return lag, top, close > 1
+
+
+def _full_lag_search(z: np.ndarray, i: np.ndarray, j: np.ndarray, norm: np.ndarray):
+    """The full 'same'-mode lag search for a few pairs (spectra computed for them only)."""
+    n = z.shape[1]
+    size, neg, pos = _lag_range(n)
+    a = sfft.rfft(z[i].astype(np.float32), size, axis=1)
+    a *= np.conj(sfft.rfft(z[j].astype(np.float32), size, axis=1))
+    tol = _fft_tol(norm[i], norm[j], size)
+    lag, top, unsure = _best_lags(sfft.irfft(a, size, axis=1), neg, pos, size, tol)
+    return lag, top.astype(np.float64), unsure
+
+
 def _align_lags(
-    prod: np.ndarray, tol: np.ndarray, z, i, j, size: int, out: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    prod: np.ndarray, z, i, j, spectra: _Spectra, out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lags of ``np.correlate(z[i[p]], z[j[p]], 'same')``'s argmax per pair (via the FFT).
 
-    ``prod`` holds ``spec[i] * conj(spec[j])`` (see :func:`_spectra`); ``out`` is a float32
-    scratch buffer of at least ``(len(i), size)``. Returns ``(lag, value)``: ``value`` is the float32 FFT correlation at ``lag`` (within
-    ``tol``, the per-pair :func:`_fft_tol`, of the exact one), NaN for rows redone with
-    ``np.correlate``.
+    ``prod`` holds ``spec[i] * conj(spec[j])`` (see :class:`_Spectra`); ``out`` is a float32
+    scratch buffer of at least ``(len(i), size)``. Returns ``(lag, value, tol)``: ``value``
+    is the float32 FFT correlation at ``lag``, within ``tol`` of the exact one (NaN for rows
+    redone with ``np.correlate``).
 
     The FFT runs in float32, so its values may be off by a few float32 roundings of the
     largest possible value ``||z_a|| * ||z_b||``. A row whose runner-up lies within ``tol``
@@ -342,27 +419,26 @@ def _align_lags(
     float64 ``np.correlate``; all others are exact.
     """
     p, n = i.size, z.shape[1]
-    h = n // 2
-    # Circular correlation: lag L at index L mod size. In 'same' order the lags -h .. -1
-    # (the last h points) come before 0 .. n-h-1 (the first n-h points).
-    circ = np.fft.irfft(prod, n=size, axis=1, out=out[:p])
-    neg, pos = circ[:, size - h :], circ[:, : n - h]
-    rows = np.arange(p)
-    best_neg = np.argmax(neg, axis=1) if h else np.zeros(p, dtype=np.int64)
-    best_pos = np.argmax(pos, axis=1)
-    top_neg = neg[rows, best_neg] if h else np.full(p, -np.inf, dtype=np.float32)
-    top_pos = pos[rows, best_pos]
-    first = top_neg >= top_pos  # np.argmax keeps the first maximum in lag order
-    lag = np.where(first, best_neg - h, best_pos)
-    top = np.where(first, top_neg, top_pos)
-    # A runner-up within the float32 error of the maximum could flip the argmax.
-    cut = (top - tol)[:, None]
-    close = (neg >= cut).sum(axis=1) + (pos >= cut).sum(axis=1)
+    sp = spectra
+    tol = _fft_tol(sp.norm[i], sp.norm[j], sp.size)
+    circ = np.fft.irfft(prod, n=sp.size, axis=1, out=out[:p])
+    lag, top, unsure = _best_lags(circ, sp.neg, sp.pos, sp.size, tol)
     value = top.astype(np.float64)
-    for r in np.flatnonzero(close > 1):
+    if not sp.full:
+        # Outside the searched lags the overlaps keep at most this much energy, so no
+        # correlation there can reach `outside` (Cauchy-Schwarz); 1e-9 covers its rounding.
+        outside = np.sqrt(
+            np.maximum(sp.drop_head[i] * sp.drop_tail[j], sp.drop_tail[i] * sp.drop_head[j])
+        )
+        redo = np.flatnonzero((outside * (1 + 1e-9) >= top - tol) & ~unsure)
+        if redo.size:
+            lag[redo], value[redo], unsure[redo] = _full_lag_search(z, i[redo], j[redo], sp.norm)
+            tol[redo] = _fft_tol(sp.norm[i[redo]], sp.norm[j[redo]], _lag_range(n)[0])
+    h = n // 2
+    for r in np.flatnonzero(unsure):
         lag[r] = int(np.argmax(np.correlate(z[i[r]], z[j[r]], mode="same"))) - h
         value[r] = np.nan
-    return lag, value
+    return lag, value, tol
 
 
 def _distances(ra: np.ndarray, rb: np.ndarray, lag: np.ndarray) -> np.ndarray:
@@ -497,7 +573,7 @@ def _test_candidates(
     is what is reported.
     """
     n = z.shape[1]
-    spec, norm, size = spectra
+    spec, size = spectra.spec, spectra.size
     corr = c32.astype(np.float64)
     # The screen value may be off by float32 rounding (far below the margin) plus what the
     # compressed features leave out (sqrt(e_a e_b) / n, see _screen_features).
@@ -518,11 +594,10 @@ def _test_candidates(
 
     def chunk(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i, j = ii[start : start + _CHUNK], jj[start : start + _CHUNK]
-        tol = _fft_tol(norm[i], norm[j], size)
         prod = np.take(spec, i, axis=0, out=buf_a[: i.size])
         other = np.take(spec, j, axis=0, out=buf_b[: i.size])
         prod *= np.conj(other, out=other)
-        lag, zcorr = _align_lags(prod, tol, z, i, j, size, buf_v)
+        lag, zcorr, tol = _align_lags(prod, z, i, j, spectra, buf_v)
         # Drop the pairs that surely fail; the literal distance decides the others.
         may = stats.may_pass(i, j, lag, zcorr, tol, dist_threshold)
         return i[may], j[may], lag[may]

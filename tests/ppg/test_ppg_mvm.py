@@ -153,6 +153,29 @@ def test_compressed_screen_decides_pairs_at_the_threshold(monkeypatch):
     assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
 
 
+def test_lags_beyond_the_short_transform_are_found():
+    # Narrow bumps at random places: the best lag of a pair is the distance between its
+    # bumps, often beyond the short transform's range (n // 5 = 12 here), where the energy
+    # bound cannot rule it out, so those pairs are searched again over the full range.
+    rng = np.random.default_rng(6)
+    n, n_win = 60, 50
+    t = np.arange(n)
+    centres = rng.uniform(12, 48, n_win)
+    raw = np.exp(-0.5 * ((t - centres[:, None]) / 2.5) ** 2) + rng.normal(0, 1e-3, (n_win, n))
+    y = rng.uniform(0, 100, n_win)
+    kwargs = {"corr_threshold": -1.0, "dist_threshold": 1e9, "label_threshold": 1.0}
+    res = multivalued_mapping(raw, y, block_size=16, show_progress=False, **kwargs)
+    mv, pairs = reference_mvm(raw, y, **kwargs)
+    assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
+    z = (raw - raw.mean(1, keepdims=True)) / raw.std(1, keepdims=True)
+    expected = [
+        int(np.argmax(np.correlate(z[i], z[j], mode="same"))) - n // 2
+        for i, j in zip(res.pairs["i"], res.pairs["j"], strict=True)
+    ]
+    np.testing.assert_array_equal(res.pairs["lag"], expected)
+    assert np.sum(np.abs(expected) > n // 5) >= 100  # the full search was needed
+
+
 def test_block_size_and_torch_device_do_not_change_counts():
     rng = np.random.default_rng(5)
     raw, y, g = _pulses(rng, n_win=90)
