@@ -30,15 +30,14 @@ PAPER = {"sensitivity": 0.913, "specificity": 0.942, "n_b": 114}
 #: Said with every result because the rule changed after a result was seen.
 THRESHOLD_HISTORY = (
     "Operating point, for the record: until 2026-11-26 each fold's threshold was the observed "
-    "validation score at the top of the Youden-optimal gap (its most specific end). On these "
-    "same models (identical AUCs) that rule gave the two-stage recipe sensitivity 0.891 "
-    "(41/46) and specificity 0.956 (65/68), one eye short of the 0.90 target; with about 23 "
-    "validation eyes per fold the gap is wide and its top edge systematically misses test "
-    "positives just below it. The midpoint rule (maximum margin, logit scale) replaced it after "
-    "that result was seen, so this row alone is not an independent confirmation; the "
-    "replication on freshly generated cohorts (other seeds) in "
-    "`experiments/results/keratoconus_transfer_replication.md` is. The AUCs do not depend on "
-    "the rule."
+    "validation score at the top of the Youden-optimal gap (its most specific end). On the main "
+    "cohorts (seeds 1 / 2, `keratoconus_transfer.md`) that rule gave the two-stage recipe "
+    "sensitivity 0.891 (41/46) and specificity 0.956 (65/68) with the same models (identical "
+    "AUCs), one eye short of the 0.90 target: with about 23 validation eyes per fold the gap is "
+    "wide and its top edge misses test positives just below it. The midpoint rule (maximum "
+    "margin, logit scale) replaced it after that result was seen, so the main run alone is not "
+    "an independent confirmation; the run on freshly generated cohorts (seeds 11 / 12, CV seed "
+    "1, `keratoconus_transfer_replication.md`) is. The AUCs do not depend on the rule."
 )
 
 
@@ -86,7 +85,9 @@ def write_note(cfg: Config, result, seconds: dict[str, float]) -> str:
         "# Keratoconus classifier: two-stage transfer learning on synthetic cohorts",
         "",
         f"A = {cfg.experiment.n_a} synthetic topographer eyes, B = {cfg.experiment.n_b} synthetic "
-        f"SmartKC-like smartphone eyes ({cfg.cv.n_splits}-fold patient-grouped CV on B; "
+        f"SmartKC-like smartphone eyes (cohort seeds {cfg.experiment.seed_a} / "
+        f"{cfg.experiment.seed_b}; {cfg.cv.n_splits}-fold patient-grouped CV on B, seed "
+        f"{cfg.cv.seed}; "
         f"task {cfg.cv.dataset.task}, suspects {cfg.cv.dataset.suspect}; backbone "
         f"`{cfg.cv.model.backbone}` width {cfg.cv.model.width} at {cfg.cv.dataset.image_size} px). "
         "Thresholds: Youden's J on an inner validation split of each training fold (A validation "
