@@ -377,6 +377,7 @@ def screening_step(config: DemoConfig, out: Path) -> StepResult:
     """The clinician batch run on the demo patients, with the keratoconus model just trained."""
     from healthsense.demo import StepUnavailable
     from healthsense.screening import ScreeningConfig, run_screening
+    from healthsense.screening.config import RefractionOptions
 
     root = out.parent
     if not retino_clips(root).is_file():
@@ -386,7 +387,12 @@ def screening_step(config: DemoConfig, out: Path) -> StepResult:
     summary = run_screening(
         manifest,
         out / "run",
-        config=ScreeningConfig(),
+        # The clips were filmed (simulated) with this camera: its profile, not a guess.
+        config=ScreeningConfig(
+            refraction=RefractionOptions(
+                camera_profile=str((retino_clips(root).parent / "camera.json").resolve())
+            )
+        ),
         kc_model=model if model.is_file() else None,
         workers=2,
         seed=config.seed,
