@@ -11,6 +11,9 @@ Columns (header names exact; order free; paths relative to the manifest's folder
 ``topography_npz``         optional: raw-map case (``axial_d``, ``tangential_d``, ...)
 ``axial_png``              optional: rendered heatmaps, a pair (not with ``topography_npz``)
 ``tangential_png``
+``camera_profile``         optional: the phone's camera profile (JSON, as written by
+                           ``healthsense retino calibrate`` or the simulator) for this
+                           eye's videos; overrides ``refraction.camera_profile``
 ``reference_power_d``      optional reference refraction (D) of the eye, for the audit
 ``reference_keratoconus``  optional reference diagnosis: 1/0, yes/no, true/false,
                            keratoconus/suspect (positive) or normal (negative)
@@ -32,6 +35,8 @@ from pathlib import Path
 
 __all__ = [
     "INPUT_COLUMNS",
+    "RETINOSCOPY_COLUMNS",
+    "TOPOGRAPHY_COLUMNS",
     "MANIFEST_COLUMNS",
     "REQUIRED_COLUMNS",
     "EyeCase",
@@ -40,15 +45,12 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS = ("patient_id", "eye")
-#: Columns holding input file paths, in CSV order.
-INPUT_COLUMNS = (
-    "retinoscopy_video",
-    "retinoscopy_horizontal",
-    "retinoscopy_vertical",
-    "topography_npz",
-    "axial_png",
-    "tangential_png",
-)
+#: Input files of the refraction test (a video, or the two sweeps).
+RETINOSCOPY_COLUMNS = ("retinoscopy_video", "retinoscopy_horizontal", "retinoscopy_vertical")
+#: Input files of the keratoconus test (a raw-map case, or the two heatmaps).
+TOPOGRAPHY_COLUMNS = ("topography_npz", "axial_png", "tangential_png")
+#: Columns holding input file paths, in CSV order (each is hashed and reported).
+INPUT_COLUMNS = RETINOSCOPY_COLUMNS + TOPOGRAPHY_COLUMNS + ("camera_profile",)
 REFERENCE_COLUMNS = ("reference_power_d", "reference_keratoconus")
 MANIFEST_COLUMNS = REQUIRED_COLUMNS + INPUT_COLUMNS + REFERENCE_COLUMNS
 
@@ -96,11 +98,11 @@ class EyeCase:
 
     @property
     def wants_refraction(self) -> bool:
-        return any(self.given(c) for c in INPUT_COLUMNS[:3])
+        return any(self.given(c) for c in RETINOSCOPY_COLUMNS)
 
     @property
     def wants_keratoconus(self) -> bool:
-        return any(self.given(c) for c in INPUT_COLUMNS[3:])
+        return any(self.given(c) for c in TOPOGRAPHY_COLUMNS)
 
 
 def _where(path: Path, row: int, column: str | None = None) -> str:
@@ -218,6 +220,10 @@ def read_manifest(path: str | os.PathLike) -> list[EyeCase]:
             if (a in given) != (b in given):
                 have, lack = (a, b) if a in given else (b, a)
                 raise ManifestError(f"{_where(path, i, lack)}: {have} is given, {lack} is empty")
+        if "camera_profile" in given and not given & set(RETINOSCOPY_COLUMNS):
+            raise ManifestError(
+                f"{_where(path, i, 'camera_profile')}: a camera profile without a retinoscopy video"
+            )
         if "topography_npz" in given and "axial_png" in given:
             raise ManifestError(
                 f"{_where(path, i)}: give topography_npz or the axial/tangential PNG pair, not both"

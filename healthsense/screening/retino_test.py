@@ -156,8 +156,12 @@ def run_refraction(
             problems[label] = str(exc).replace(str(path), path.name)
     if len(problems) == len(sweeps):
         return test_result("refraction", "ungradable", _join(problems))
+    camera = case.path("camera_profile") or camera_profile_path(options, case.root)
+    if case.given("camera_profile") and not camera.is_file():
+        return test_result(
+            "refraction", "ungradable", f"camera profile {case.given('camera_profile')}: not found"
+        )
     module = _pipeline()
-    camera = camera_profile_path(options, case.root)
     estimates: dict[str, dict] = {}
     figures: dict[str, str] = {}
     for label, path in sweeps:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +64,7 @@ def test_manifest_reads_rows_resolves_paths_and_references(tmp_path):
         ("patient_id,eye,reference_power_d\np1,OD,nan\n", "plausible"),
         ("patient_id,eye,reference_keratoconus\np1,OD,maybe\n", "not a reference diagnosis"),
         ("patient_id,eye\np1,OD,extra\n", "more cells than header"),
+        ("patient_id,eye,camera_profile\np1,OD,phone.json\n", "without a retinoscopy video"),
     ],
 )
 def test_manifest_errors_name_the_problem(tmp_path, text, message):
@@ -156,3 +158,40 @@ def test_combine_meridians_reproduces_meridian_powers(h, v):
         s2 = math.sin(math.radians(theta - rx["axis_deg"])) ** 2
         assert rx["sphere_d"] + rx["cylinder_d"] * s2 == pytest.approx(power)
     assert rx["se_d"] == pytest.approx((h + v) / 2)
+
+
+def test_per_eye_camera_profile_overrides_the_config(tmp_path, monkeypatch):
+    from healthsense.screening import retino_test
+    from healthsense.screening.config import RefractionOptions
+
+    for name in ("a.mp4", "b.mp4", "c.mp4", "site.json", "global.json"):
+        (tmp_path / name).write_bytes(b"x")
+    path = _write(
+        tmp_path,
+        "patient_id,eye,retinoscopy_video,camera_profile\n"
+        "p1,OD,a.mp4,site.json\np1,OS,b.mp4,\np2,OD,c.mp4,missing.json\n",
+    )
+    cases = read_manifest(path)
+    assert cases[0].given("camera_profile") == "site.json"
+    assert cases[0].wants_refraction and not cases[0].wants_keratoconus
+    seen = {}
+
+    class Pipeline:  # the video pipeline, reduced to what run_refraction asks of it
+        @staticmethod
+        def EstimateConfig(**kwargs):  # the pipeline's config class
+            return kwargs
+
+        @staticmethod
+        def estimate_power(video, *, camera, config, debug_dir):
+            seen[Path(video).name] = Path(camera).name if camera else None
+            return {"status": "ok", "power_d": -1.0, "confidence": 0.9, "eye": None}
+
+    monkeypatch.setattr(retino_test, "_check_video", lambda p: None)
+    monkeypatch.setattr(retino_test, "_pipeline", lambda: Pipeline)
+    monkeypatch.setattr(retino_test, "_as_dict", lambda d: d)
+    options = RefractionOptions(camera_profile="global.json")
+    results = [retino_test.run_refraction(c, options) for c in cases]
+    assert seen == {"a.mp4": "site.json", "b.mp4": "global.json"}
+    assert results[0]["status"] == "ok" and results[1]["status"] == "ok"
+    # A profile the row names but that is not there: that eye is ungradable, with the reason.
+    assert results[2]["status"] == "ungradable" and "missing.json" in results[2]["reason"]
