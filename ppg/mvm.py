@@ -405,40 +405,45 @@ def _full_lag_search(z: np.ndarray, i: np.ndarray, j: np.ndarray, norm: np.ndarr
 
 def _align_lags(
     prod: np.ndarray, z, i, j, spectra: _Spectra, out: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Lags of ``np.correlate(z[i[p]], z[j[p]], 'same')``'s argmax per pair (via the FFT).
 
     ``prod`` holds ``spec[i] * conj(spec[j])`` (see :class:`_Spectra`); ``out`` is a float32
-    scratch buffer of at least ``(len(i), size)``. Returns ``(lag, value, tol)``: ``value``
-    is the float32 FFT correlation at ``lag``, within ``tol`` of the exact one (NaN for rows
-    redone with ``np.correlate``).
+    scratch buffer of at least ``(len(i), size)``. Returns ``(lag, value, tol, redo)``:
+    ``value`` is the float32 FFT correlation at ``lag``, within ``tol`` of the exact one
+    (NaN for rows redone with ``np.correlate``); ``redo`` marks rows whose best lag may lie
+    beyond the short transform (the caller searches them again with
+    :func:`_full_lag_search`, all chunks' at once).
 
     The FFT runs in float32, so its values may be off by a few float32 roundings of the
     largest possible value ``||z_a|| * ||z_b||``. A row whose runner-up lies within ``tol``
     of the maximum could have its argmax flipped, so those rows are redone with the literal
     float64 ``np.correlate``; all others are exact.
     """
-    p, n = i.size, z.shape[1]
+    p = i.size
     sp = spectra
     tol = _fft_tol(sp.norm[i], sp.norm[j], sp.size)
     circ = np.fft.irfft(prod, n=sp.size, axis=1, out=out[:p])
     lag, top, unsure = _best_lags(circ, sp.neg, sp.pos, sp.size, tol)
     value = top.astype(np.float64)
+    redo = np.zeros(p, dtype=bool)
     if not sp.full:
         # Outside the searched lags the overlaps keep at most this much energy, so no
         # correlation there can reach `outside` (Cauchy-Schwarz); 1e-9 covers its rounding.
         outside = np.sqrt(
             np.maximum(sp.drop_head[i] * sp.drop_tail[j], sp.drop_tail[i] * sp.drop_head[j])
         )
-        redo = np.flatnonzero((outside * (1 + 1e-9) >= top - tol) & ~unsure)
-        if redo.size:
-            lag[redo], value[redo], unsure[redo] = _full_lag_search(z, i[redo], j[redo], sp.norm)
-            tol[redo] = _fft_tol(sp.norm[i[redo]], sp.norm[j[redo]], _lag_range(n)[0])
-    h = n // 2
+        redo = (outside * (1 + 1e-9) >= top - tol) & ~unsure
+    _exact_lags(z, i, j, lag, value, unsure)
+    return lag, value, tol, redo
+
+
+def _exact_lags(z, i, j, lag, value, unsure) -> None:
+    """Rows marked ``unsure``: the literal float64 ``np.correlate`` decides (in place)."""
+    h = z.shape[1] // 2
     for r in np.flatnonzero(unsure):
         lag[r] = int(np.argmax(np.correlate(z[i[r]], z[j[r]], mode="same"))) - h
         value[r] = np.nan
-    return lag, value, tol
 
 
 def _distances(ra: np.ndarray, rb: np.ndarray, lag: np.ndarray) -> np.ndarray:
@@ -592,18 +597,33 @@ def _test_candidates(
     buf_b = np.empty_like(buf_a)
     buf_v = np.empty((_CHUNK, size), dtype=np.float32)
 
+    pending: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+
     def chunk(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         i, j = ii[start : start + _CHUNK], jj[start : start + _CHUNK]
         prod = np.take(spec, i, axis=0, out=buf_a[: i.size])
         other = np.take(spec, j, axis=0, out=buf_b[: i.size])
         prod *= np.conj(other, out=other)
-        lag, zcorr, tol = _align_lags(prod, z, i, j, spectra, buf_v)
+        lag, zcorr, tol, redo = _align_lags(prod, z, i, j, spectra, buf_v)
+        if redo.any():
+            pending[0].append(i[redo])
+            pending[1].append(j[redo])
+            keep = ~redo
+            i, j, lag, zcorr, tol = i[keep], j[keep], lag[keep], zcorr[keep], tol[keep]
         # Drop the pairs that surely fail; the literal distance decides the others.
         may = stats.may_pass(i, j, lag, zcorr, tol, dist_threshold)
         return i[may], j[may], lag[may]
 
     # (Two threads over the chunks were measured slower on 2 cores: memory-bound work.)
     parts = [chunk(start) for start in range(0, ii.size, _CHUNK)]
+    if pending[0]:
+        # Pairs whose best lag may lie beyond the short transform: one full-range search.
+        i, j = np.concatenate(pending[0]), np.concatenate(pending[1])
+        lag, zcorr, unsure = _full_lag_search(z, i, j, spectra.norm)
+        _exact_lags(z, i, j, lag, zcorr, unsure)
+        tol = _fft_tol(spectra.norm[i], spectra.norm[j], _lag_range(n)[0])
+        may = stats.may_pass(i, j, lag, zcorr, tol, dist_threshold)
+        parts.append((i[may], j[may], lag[may]))
     todo = tuple(zip(*parts, strict=True)) if parts else ([], [], [])
     if not todo[0]:
         empty = np.zeros(0, dtype=np.int64)
