@@ -204,7 +204,7 @@ def _check_inputs(raw, labels, groups, z, scope, corr_threshold, dist_threshold,
     return raw, z, y, g, names, stats
 
 
-def _screen_features(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _screen_features(z: np.ndarray, z32: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Compressed float32 features for the correlation screen, and what they leave out.
 
     The orthonormal DCT-II keeps dot products (Parseval): ``z_a . z_b = d_a . d_b``. Band-
@@ -224,11 +224,12 @@ def _screen_features(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         Energy left out per window (an upper bound, 0 when nothing is left out).
     """
     n = z.shape[1]
+    z32 = np.ascontiguousarray(z, dtype=np.float32) if z32 is None else z32
     if n < 32:
-        return np.ascontiguousarray(z, dtype=np.float32), np.zeros(len(z))
+        return z32, np.zeros(len(z))
     # float32 DCT: its rounding (~1e-7 of a window's norm per coefficient) is far below the
     # screen margin, and the left-out energies get a matching slack below.
-    d = sfft.dct(z.astype(np.float32), type=2, norm="ortho", axis=1)
+    d = sfft.dct(z32, type=2, norm="ortho", axis=1)
     energy = np.einsum("ij,ij->i", z, z)
     step, top = 8, (n // 2) // 8 * 8
     # Energy per group of 8 coefficients (accumulated in float64), then cumulated.
@@ -238,7 +239,7 @@ def _screen_features(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     worst = (left / energy[:, None]).max(axis=0)
     fits = np.flatnonzero(worst <= _SCREEN_RESIDUAL)
     if fits.size == 0:
-        return np.ascontiguousarray(z, dtype=np.float32), np.zeros(len(z))
+        return z32, np.zeros(len(z))
     k = step * (int(fits[0]) + 1)
     residual = np.maximum(left[:, fits[0]], 0.0) + 1e-5 * energy
     return np.ascontiguousarray(d[:, :k]), residual
@@ -325,7 +326,7 @@ def _lag_range(n: int) -> tuple[int, int, int]:
     return sfft.next_fast_len(max(n + h, 2 * n - h - 1), real=True), h, n - h
 
 
-def _spectra(z: np.ndarray, *, zscored: bool) -> _Spectra:
+def _spectra(z: np.ndarray, *, zscored: bool, z32: np.ndarray | None = None) -> _Spectra:
     """Spectra for the lag search (see :class:`_Spectra`).
 
     The full 'same'-mode range needs ``size >= max(n + h, 2n - h - 1)`` (375 points for
@@ -343,7 +344,7 @@ def _spectra(z: np.ndarray, *, zscored: bool) -> _Spectra:
     norm = np.sqrt(energy)
     size = sfft.next_fast_len(n + n // 5, real=True)
     lmax = size - n  # every lag in -lmax .. lmax is alias-free at this size
-    z32 = z.astype(np.float32)
+    z32 = z.astype(np.float32) if z32 is None else z32
     if lmax + 1 >= h or size >= full_size:
         return _Spectra(sfft.rfft(z32, full_size, axis=1), norm, full_size, h, full_pos, True)
     k = lmax + 1
@@ -746,7 +747,8 @@ def multivalued_mapping(
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     block_size = int(block_size)
     n_win, n = raw.shape
-    feats, residual = _screen_features(z)
+    z32 = z.astype(np.float32)  # shared by the screen features and the spectra
+    feats, residual = _screen_features(z, z32)
     cut = (corr_threshold - _SCREEN_MARGIN) * n
 
     order, tasks = _plan_blocks(y, g, scope, label_threshold, block_size)
@@ -772,7 +774,7 @@ def multivalued_mapping(
         buffer.clear()
         n_buffered = 0
         if stats is None:
-            spectra = _spectra(z, zscored=zstats is not None)
+            spectra = _spectra(z, zscored=zstats is not None, z32=z32)
             stats = _RawStats(raw, zstats)
         ii, jj, corr, dist, lag = _test_candidates(
             raw,

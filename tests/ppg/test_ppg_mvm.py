@@ -146,11 +146,18 @@ def test_compressed_screen_decides_pairs_at_the_threshold(monkeypatch):
     feats, resid = _screen_features((raw - raw.mean(1, keepdims=True)) / raw.std(1)[:, None])
     assert feats.shape[1] < n // 2 and resid.max() > 0
     mv, pairs = reference_mvm(raw, y, dist_threshold=50.0, label_threshold=1.0)
-    res = multivalued_mapping(
-        raw, y, dist_threshold=50.0, label_threshold=1.0, block_size=64, show_progress=False
-    )
     assert len(pairs) > 100
-    assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
+    for device in (None, "cpu"):  # numpy/BLAS and the torch path
+        res = multivalued_mapping(
+            raw,
+            y,
+            dist_threshold=50.0,
+            label_threshold=1.0,
+            block_size=64,
+            device=device,
+            show_progress=False,
+        )
+        assert list(zip(res.pairs["i"].tolist(), res.pairs["j"].tolist())) == pairs
 
 
 def test_lags_beyond_the_short_transform_are_found():
