@@ -12,21 +12,27 @@ and b collide when
 A window is multi-valued when at least one partner in the chosen scope (``intra``: same
 record, ``inter``: other records, ``all``) collides with it.
 
-Why this is fast and still exact: test 1 for all pairs is a matrix product, computed in
-blocks in float32 (bounded memory, BLAS or a torch device). Windows are visited in label
-order, so the band of blocks where every pair fails test 3 is never computed. Filtered PPG
-windows are smooth, so the product runs on their first DCT coefficients (dot products are
-kept exactly by the orthonormal DCT; the left-out energy bounds the error and widens the
-screen, see ``_screen_features``). The float32
-products only *screen*: a pair is kept when its product clears the threshold minus a safety
-margin far larger than float32 rounding, and the decision is then taken in float64 on the
-candidates alone. The label and scope tests are applied to the candidates next (cheap), and
-only the survivors get the alignment (batched float32 FFT cross-correlation) and the
-distance. Candidates whose FFT lag is a near-tie (within float32 rounding) are realigned with
-``np.correlate`` in float64. The distance test first rejects, in O(1) per pair, the pairs that
-surely fail (expanded form of the squared distance with an error bound, and an upper bound on
-the peak); the few left get the literal slicing distance, and those within rounding of the
-threshold the literal per-pair definition, so counts are identical to a per-pair loop.
+Why this is fast and still exact:
+
+- Test 1 for all pairs is a matrix product, computed in blocks in float32 (bounded memory,
+  BLAS or a torch device). Windows are visited in label order, so the band of blocks where
+  every pair fails test 3 is never computed.
+- Filtered PPG windows are smooth, so the product runs on their first orthonormal-DCT
+  coefficients (dot products are kept exactly; the left-out energy bounds the error, see
+  ``_screen_features``). The float32 products only *screen*: a pair is kept when its product
+  clears the threshold minus a margin far larger than float32 rounding (plus that bound), and
+  pairs within the margin are decided in float64.
+- The label and scope tests run on the candidates next (cheap); only the survivors get the
+  alignment: a batched float32 FFT cross-correlation on a short transform (lags up to n/5),
+  with a Cauchy-Schwarz certificate that no farther lag can win (pairs without one are
+  searched again over the full range), and near-ties within float32 rounding redone with
+  ``np.correlate`` in float64.
+- The distance test first rejects, in O(1) per pair, the pairs that surely fail (expanded
+  form of the squared distance with an error bound, and an upper bound on the peak); the few
+  left get the literal slicing distance, and those within rounding of the threshold the
+  literal per-pair definition.
+
+So the counts are identical to a per-pair loop (``tests/ppg/mvm_reference.py``).
 """
 
 from __future__ import annotations
