@@ -415,7 +415,7 @@ def cso_simk(
     second harmonic of the meridional profile, as in
     :func:`ophthalmo.keratoconus.indices.compute_indices`.
 
-    On the six rPACI exports this agrees with the device header within 0.25 D on both
+    On the six rPACI exports this agrees with the device header within 0.23 D on both
     meridians, K01 included (datasets/rpaci-cso.md); it is our reconstruction of the
     device's method, not a vendor-documented algorithm.
     """
