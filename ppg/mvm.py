@@ -339,7 +339,7 @@ def _spectra(z: np.ndarray, *, zscored: bool, z32: np.ndarray | None = None) -> 
     n = 250); look-alike windows align within a few samples, so the search covers lags up
     to ``n // 5`` on a shorter transform (``size >= n + n // 5``: 300 points) and a pair
     whose best lag might lie outside is searched again over the full range
-    (:func:`_full_lag_search`; about 2 % of pairs on real windows). float32 halves the
+    (:func:`_full_lag_search`; about 1 % of pairs on real windows). float32 halves the
     memory traffic of the per-pair gathers and the inverse FFT; :func:`_align_lags` widens
     its near-tie test to float32 rounding.
     """
@@ -400,14 +400,18 @@ def _best_lags(
 
 
 def _full_lag_search(z: np.ndarray, i: np.ndarray, j: np.ndarray, norm: np.ndarray):
-    """The full 'same'-mode lag search for a few pairs (spectra computed for them only)."""
-    n = z.shape[1]
-    size, neg, pos = _lag_range(n)
+    """The full 'same'-mode lag search for a few pairs (spectra computed for them only).
+
+    Returns ``(lag, value, tol)`` as :func:`_align_lags` does, near-ties already redone.
+    """
+    size, neg, pos = _lag_range(z.shape[1])
     a = sfft.rfft(z[i].astype(np.float32), size, axis=1)
     a *= np.conj(sfft.rfft(z[j].astype(np.float32), size, axis=1))
     tol = _fft_tol(norm[i], norm[j], size)
     lag, top, unsure = _best_lags(sfft.irfft(a, size, axis=1), neg, pos, size, tol)
-    return lag, top.astype(np.float64), unsure
+    value = top.astype(np.float64)
+    _exact_lags(z, i, j, lag, value, unsure)
+    return lag, value, tol
 
 
 def _align_lags(
@@ -479,11 +483,11 @@ class _RawStats:
 
     For a pair (a, b) at lag L the overlap is ``a[s_a : s_a + m]`` and ``b[s_b : s_b + m]``
     (m = n - |L|), and ``||a' - b'||^2 = sum(a'^2) + sum(b'^2) - 2 a'.b'``. The two sums
-    are the window totals minus the sums of the ``|L|`` samples left out. When ``z`` is the z-score of ``raw``
-    (``raw = sd * z + mean``), ``a'.b' = sd_a sd_b C + mean_b sum(a') + mean_a sum(b')
-    - m mean_a mean_b`` with ``C = z_a'.z_b'``, the correlation value the lag search already
-    has, and the same totals-minus-edges sums of ``raw``; otherwise (a caller's own ``z``) ``a'.b'`` is a dot of
-    ``b`` with a zero-padded, shifted view of ``a``. The peak ``max(max|a'|, max|b'|)`` is
+    are the window totals minus the sums of the ``|L|`` samples left out. When ``z`` is the
+    z-score of ``raw`` (``raw = sd * z + mean``), ``a'.b' = sd_a sd_b C + mean_b sum(a') +
+    mean_a sum(b') - m mean_a mean_b`` with ``C = z_a'.z_b'``, the correlation value the lag
+    search already has, and the same totals-minus-edges sums of ``raw``; otherwise (a
+    caller's own ``z``) ``a'.b'`` is a dot of ``b`` with a zero-padded, shifted view of ``a``. The peak ``max(max|a'|, max|b'|)`` is
     bounded above by the peaks of the whole windows, so a pair whose squared distance
     exceeds ``(threshold * that bound)**2`` by more than its error bound surely fails; only
     the rest (a few percent of the candidates on real data) need the literal distance.
@@ -512,7 +516,7 @@ class _RawStats:
             self.shifted = np.lib.stride_tricks.sliding_window_view(padded, n, axis=1)
 
     def _edges(self, k: int) -> None:
-        """Make ``head*/tail*[:, c]`` (sums over the first / last ``c`` samples) hold c <= k."""
+        """Make ``edge_sq`` / ``edge`` hold the sums over the first / last c <= k samples."""
         if k <= self.k:
             return
         k = max(k, 2 * self.k, 8)  # grow geometrically: few recomputations
@@ -626,9 +630,7 @@ def _test_candidates(
     if pending[0]:
         # Pairs whose best lag may lie beyond the short transform: one full-range search.
         i, j = np.concatenate(pending[0]), np.concatenate(pending[1])
-        lag, zcorr, unsure = _full_lag_search(z, i, j, spectra.norm)
-        _exact_lags(z, i, j, lag, zcorr, unsure)
-        tol = _fft_tol(spectra.norm[i], spectra.norm[j], _lag_range(n)[0])
+        lag, zcorr, tol = _full_lag_search(z, i, j, spectra.norm)
         may = stats.may_pass(i, j, lag, zcorr, tol, dist_threshold)
         parts.append((i[may], j[may], lag[may]))
     todo = tuple(zip(*parts, strict=True)) if parts else ([], [], [])
