@@ -59,6 +59,7 @@ __all__ = [
     "compute_indices",
     "rule_classify",
     "sample_polar",
+    "simk_from_meridians",
 ]
 
 #: The clinical indices every report and generated cohort carries, in display order.
@@ -139,17 +140,29 @@ def _simk(a: np.ndarray, mm_per_px: float) -> tuple[float, float, float, float]:
         ok = np.isfinite(meridian)
         idx = np.arange(180)
         meridian = np.interp(idx, idx[ok], meridian[ok], period=180)
-    # The steep axis from the second harmonic of the meridional profile: the argmax of a
-    # nearly flat cos² curve moves by degrees with 0.001 D of interpolation noise.
-    theta = np.deg2rad(2.0 * np.arange(180.0))
+    return simk_from_meridians(meridian, np.arange(180.0))
+
+
+def simk_from_meridians(
+    meridian_d: np.ndarray, angles_deg: np.ndarray
+) -> tuple[float, float, float, float]:
+    """Steep K, flat K, steep axis and flat axis of a meridional power profile.
+
+    ``meridian_d`` is the power (D) of the meridians at ``angles_deg``, equally spaced over
+    [0, 180). The steep axis comes from the profile's second harmonic (the argmax of a
+    nearly flat cos² curve moves by degrees with 0.001 D of interpolation noise); K steep and
+    K flat are the profile at that axis and at the perpendicular one (swapped if an
+    irregular profile's harmonic peak is not its steepest meridian).
+    """
+    meridian = np.asarray(meridian_d, dtype=float)
+    angles = np.asarray(angles_deg, dtype=float)
+    theta = np.deg2rad(2.0 * angles)
     a2 = float(np.mean(meridian * np.cos(theta)))
     b2 = float(np.mean(meridian * np.sin(theta)))
     axis = (0.5 * np.rad2deg(np.arctan2(b2, a2))) % 180.0
-    grid = np.arange(181.0)
-    closed = np.append(meridian, meridian[0])
-    k1 = float(np.interp(axis, grid, closed))
-    k2 = float(np.interp((axis + 90.0) % 180.0, grid, closed))
-    if k2 > k1:  # an irregular profile whose harmonic peak is not its steepest meridian
+    k1 = float(np.interp(axis, angles, meridian, period=180.0))
+    k2 = float(np.interp((axis + 90.0) % 180.0, angles, meridian, period=180.0))
+    if k2 > k1:
         k1, k2, axis = k2, k1, (axis + 90.0) % 180.0
     return k1, k2, axis, (axis + 90.0) % 180.0
 

@@ -411,14 +411,16 @@ def cso_simk(
     zone: it is the (interpolated) ring that reflects on the ``zone_diameter_mm`` diameter
     of a ``reference_radius_mm`` sphere (3 mm on 7.8 mm, 43.27 D), so on a steep cone it
     samples closer to the vertex, as a keratometer does. Slopes come from the exported
-    elevations along each semi-meridian (no fit, no levelling); the steep axis from the
-    second harmonic of the meridional profile, as in
-    :func:`ophthalmo.keratoconus.indices.compute_indices`.
+    elevations along each semi-meridian (no fit, no levelling); steep and flat K as in
+    :func:`ophthalmo.keratoconus.indices.compute_indices`
+    (:func:`~ophthalmo.keratoconus.indices.simk_from_meridians`).
 
     On the six rPACI exports this agrees with the device header within 0.23 D on both
     meridians, K01 included (datasets/rpaci-cso.md); it is our reconstruction of the
     device's method, not a vendor-documented algorithm.
     """
+    from ophthalmo.keratoconus.indices import simk_from_meridians
+
     if not (0 < zone_diameter_mm < 2 * reference_radius_mm):
         raise ValueError(
             f"zone_diameter_mm must be in (0, 2 × reference radius), got {zone_diameter_mm!r}"
@@ -456,21 +458,12 @@ def cso_simk(
     angles = exam.angles_deg[:half]
     good = np.isfinite(meridian_r)
     meridian_r = np.interp(angles, angles[good], meridian_r[good], period=180.0)
-    k = 337.5 / meridian_r
-    theta = np.deg2rad(2.0 * angles)
-    axis = float(
-        0.5 * np.rad2deg(np.arctan2(np.mean(k * np.sin(theta)), np.mean(k * np.cos(theta))))
-    )
-    axis %= 180.0
-    k_steep = float(np.interp(axis, angles, k, period=180.0))
-    k_flat = float(np.interp((axis + 90.0) % 180.0, angles, k, period=180.0))
-    if k_flat > k_steep:
-        k_steep, k_flat, axis = k_flat, k_steep, (axis + 90.0) % 180.0
+    k_steep, k_flat, axis, flat_axis = simk_from_meridians(337.5 / meridian_r, angles)
     return DeviceSimK(
         k_steep_d=k_steep,
         k_steep_axis_deg=axis,
         k_flat_d=k_flat,
-        k_flat_axis_deg=(axis + 90.0) % 180.0,
+        k_flat_axis_deg=flat_axis,
         ast_d=k_steep - k_flat,
         ring=float(lo + 1 + w),
         reflection_sin_spread=float(np.nanstd((1.0 - w) * sin_n[lo] + w * sin_n[hi])),
