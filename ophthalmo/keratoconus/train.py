@@ -307,19 +307,10 @@ def _val_metrics(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
     return {"val_auc": float(auc), "val_loss": float(-np.log(p).mean())}
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1.0 - 1e-7)
-    return np.log(p) - np.log1p(-p)
-
-
-def _sigmoid(x: float) -> float:
-    if math.isnan(x):
-        return math.nan
-    return float(0.5 * (1.0 + math.tanh(0.5 * x)))  # overflow-free for +-inf
-
-
 def _choose_threshold(targets: np.ndarray, probs: np.ndarray) -> tuple[float, dict[str, Any]]:
     import warnings
+
+    from scipy.special import expit, logit
 
     from healthsense.metrics import (
         UndefinedMetricWarning,
@@ -337,7 +328,8 @@ def _choose_threshold(targets: np.ndarray, probs: np.ndarray) -> tuple[float, di
         # test positives just below it. The gap's midpoint on the logit scale
         # (where probabilities near 0 and 1 are not crushed together) is the
         # maximum-margin choice.
-        thr = _sigmoid(youden_threshold(yb, _logit(score), placement="midpoint"))
+        logits = logit(np.clip(np.asarray(score, dtype=np.float64), 1e-7, 1.0 - 1e-7))
+        thr = float(expit(youden_threshold(yb, logits, placement="midpoint")))
         if not math.isfinite(thr) or thr >= 1.0:  # one class only, or "call nothing"
             thr = 0.5
         auc, lo, hi = roc_auc_ci(yb, score)
