@@ -341,6 +341,14 @@ def power_error_from_distance(
     return _scalar_or_array(np.asarray(est) - k)
 
 
+def _check_vertex(vertex_distance_m: ArrayLike, d: np.ndarray) -> np.ndarray:
+    """The vertex distance, finite and in [0, d) (the paper lies between camera and eye)."""
+    delta = _check_finite("vertex_distance_m", vertex_distance_m)
+    if np.any(delta < 0) or np.any(delta >= d):
+        raise ValueError(f"vertex distance must be in [0, d), got {vertex_distance_m!r}")
+    return delta
+
+
 def beam_to_pupil_plane(
     x_paper_m: ArrayLike,
     x_aperture_m: ArrayLike,
@@ -356,9 +364,7 @@ def beam_to_pupil_plane(
     xb = _check_finite("x_paper_m", x_paper_m)
     xa = _check_finite("x_aperture_m", x_aperture_m)
     d = _check_positive("working_distance_m", working_distance_m)
-    delta = _check_finite("vertex_distance_m", vertex_distance_m)
-    if np.any(delta < 0) or np.any(delta >= d):
-        raise ValueError(f"vertex distance must be in [0, d), got {vertex_distance_m!r}")
+    delta = _check_vertex(vertex_distance_m, d)
     return _scalar_or_array(xa + (xb - xa) * d / (d - delta))
 
 
@@ -373,7 +379,5 @@ def beam_to_paper_plane(
     xb = _check_finite("x_pupil_m", x_pupil_m)
     xa = _check_finite("x_aperture_m", x_aperture_m)
     d = _check_positive("working_distance_m", working_distance_m)
-    delta = _check_finite("vertex_distance_m", vertex_distance_m)
-    if np.any(delta < 0) or np.any(delta >= d):
-        raise ValueError(f"vertex distance must be in [0, d), got {vertex_distance_m!r}")
+    delta = _check_vertex(vertex_distance_m, d)
     return _scalar_or_array(xa + (xb - xa) * (d - delta) / d)
