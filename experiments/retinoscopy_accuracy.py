@@ -103,7 +103,7 @@ def _markdown(cfg: ExperimentConfig, m: dict, seconds: dict) -> str:
     return "\n".join(lines)
 
 
-def _render_cohort(cfg: ExperimentConfig, folder: Path) -> tuple[Path, list[str]]:
+def _render_cohort(cfg: ExperimentConfig, folder: Path) -> tuple[Path, list[str], int]:
     """Render the cohort clip by clip (as ``simulate_cohort`` does, same names and seeds).
 
     Clips already on disk are kept (an interrupted run resumes); a clip the renderer
@@ -114,9 +114,9 @@ def _render_cohort(cfg: ExperimentConfig, folder: Path) -> tuple[Path, list[str]
     from ophthalmo.retinoscopy.camera import CameraModel
     from ophthalmo.retinoscopy.simulate import (
         MANIFEST_COLUMNS,
+        cohort_manifest_row,
         draw_cohort,
-        make_scenario,
-        simulate_clip,
+        render_cohort_clip,
     )
 
     rows = draw_cohort(
@@ -136,43 +136,27 @@ def _render_cohort(cfg: ExperimentConfig, folder: Path) -> tuple[Path, list[str]
         video = folder / f"{row['name']}.mp4"
         if video.is_file() and video.with_suffix(".json").is_file():
             reused += 1
-        else:
-            scenario = make_scenario(
-                row["power_d"],
-                eye=row["eye"],
-                working_distance_m=row["working_distance_m"],
-                source_distance_m=row["source_distance_m"],
-                pupil_radius_mm=row["pupil_radius_mm"],
-                meridian_deg=row["meridian_deg"],
-                width=cfg.width,
-                height=cfg.height,
-                fps=cfg.fps,
-                duration_s=cfg.duration_s,
-                difficulty=cfg.difficulty,
-                random_state=row["seed"],
+            manifest.append(cohort_manifest_row(row, video, profile))
+            continue
+        try:
+            manifest.append(
+                render_cohort_clip(
+                    row,
+                    folder,
+                    camera_profile=profile,
+                    width=cfg.width,
+                    height=cfg.height,
+                    fps=cfg.fps,
+                    duration_s=cfg.duration_s,
+                    difficulty=cfg.difficulty,
+                )
             )
-            try:
-                simulate_clip(
-                    scenario,
-                    video,
-                    random_state=row["seed"] + 1,
-                    camera_profile_path=profile,
-                    extra=row,
-                )
-            except ValueError as exc:  # a renderer failure must not end the experiment
-                _log.warning("%s: not rendered (%s)", row["name"], exc)
-                skipped.append(
-                    f"{row['name']} (K = {row['power_d']:+.2f} D, "
-                    f"d = {row['working_distance_m']} m): {exc}"
-                )
-                continue
-        record = {
-            **row,
-            "video": video.name,
-            "sidecar": video.with_suffix(".json").name,
-            "camera_profile": profile.name,
-        }
-        manifest.append({key: record[key] for key in MANIFEST_COLUMNS})
+        except ValueError as exc:  # a renderer failure must not end the experiment
+            _log.warning("%s: not rendered (%s)", row["name"], exc)
+            skipped.append(
+                f"{row['name']} (K = {row['power_d']:+.2f} D, "
+                f"d = {row['working_distance_m']} m): {exc}"
+            )
     path = write_csv(folder / "manifest.csv", manifest, columns=MANIFEST_COLUMNS)
     return path, skipped, reused
 

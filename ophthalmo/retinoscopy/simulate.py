@@ -27,8 +27,10 @@ from ophthalmo.retinoscopy.scene import EyeModel
 __all__ = [
     "DIFFICULTIES",
     "SIDECAR_SCHEMA",
+    "cohort_manifest_row",
     "draw_cohort",
     "make_scenario",
+    "render_cohort_clip",
     "render_frames",
     "simulate_clip",
     "simulate_cohort",
@@ -353,6 +355,59 @@ MANIFEST_COLUMNS = (
 )
 
 
+def cohort_manifest_row(row: dict[str, Any], video: Path, camera_profile: Path) -> dict:
+    """The manifest record of a drawn cohort row (see :func:`draw_cohort`) and its files."""
+    record = {
+        **row,
+        "video": video.name,
+        "sidecar": video.with_suffix(".json").name,
+        "camera_profile": camera_profile.name,
+    }
+    return {key: record[key] for key in MANIFEST_COLUMNS}
+
+
+def render_cohort_clip(
+    row: dict[str, Any],
+    out_dir: str | Path,
+    *,
+    camera_profile: Path,
+    width: int,
+    height: int,
+    fps: float,
+    duration_s: float,
+    difficulty: str,
+    hfov_deg: float = DEFAULT_HFOV_DEG,
+) -> dict:
+    """Render one drawn cohort row into ``out_dir`` (``<name>.mp4`` + sidecar).
+
+    Returns its manifest record (:func:`cohort_manifest_row`). A scenario the renderer
+    cannot draw raises ``ValueError`` from :func:`simulate_clip`.
+    """
+    scenario = make_scenario(
+        row["power_d"],
+        eye=row["eye"],
+        working_distance_m=row["working_distance_m"],
+        source_distance_m=row["source_distance_m"],
+        pupil_radius_mm=row["pupil_radius_mm"],
+        meridian_deg=row["meridian_deg"],
+        width=width,
+        height=height,
+        fps=fps,
+        duration_s=duration_s,
+        hfov_deg=hfov_deg,
+        difficulty=difficulty,
+        random_state=row["seed"],
+    )
+    paths = simulate_clip(
+        scenario,
+        Path(out_dir) / f"{row['name']}.mp4",
+        random_state=row["seed"] + 1,
+        camera_profile_path=camera_profile,
+        extra=row,
+    )
+    return cohort_manifest_row(row, paths["video"], camera_profile)
+
+
 def simulate_cohort(
     out_dir: str | Path,
     n: int,
@@ -389,35 +444,18 @@ def simulate_cohort(
     camera = CameraModel.from_fov(width, height, hfov_deg=hfov_deg)
     profile = out / "camera.json"
     write_json(profile, camera.to_profile())
-    manifest = []
-    for row in progress(rows, total=len(rows), desc="render", unit="clip"):
-        scenario = make_scenario(
-            row["power_d"],
-            eye=row["eye"],
-            working_distance_m=row["working_distance_m"],
-            source_distance_m=row["source_distance_m"],
-            pupil_radius_mm=row["pupil_radius_mm"],
-            meridian_deg=row["meridian_deg"],
+    manifest = [
+        render_cohort_clip(
+            row,
+            out,
+            camera_profile=profile,
             width=width,
             height=height,
             fps=fps,
             duration_s=duration_s,
-            hfov_deg=hfov_deg,
             difficulty=difficulty,
-            random_state=row["seed"],
+            hfov_deg=hfov_deg,
         )
-        paths = simulate_clip(
-            scenario,
-            out / f"{row['name']}.mp4",
-            random_state=row["seed"] + 1,
-            camera_profile_path=profile,
-            extra=row,
-        )
-        record = {
-            **row,
-            "video": paths["video"].name,
-            "sidecar": paths["sidecar"].name,
-            "camera_profile": profile.name,
-        }
-        manifest.append({key: record[key] for key in MANIFEST_COLUMNS})
+        for row in progress(rows, total=len(rows), desc="render", unit="clip")
+    ]
     return write_csv(out / "manifest.csv", manifest, columns=MANIFEST_COLUMNS)
